@@ -1,0 +1,209 @@
+"""Command line: parse, call the package, print. Errors become one stderr line + exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from tabforge import __version__
+from tabforge.data.schema import TASKS
+from tabforge.errors import TabforgeError
+from tabforge.progress import Reporter
+
+REGISTRY_HELP = "Registry directory (default: $TABFORGE_REGISTRY, then ./models)."
+
+
+class Group(click.Group):
+    """The one place where a TabforgeError becomes an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TabforgeError as exc:
+            _fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except MemoryError:
+            _fail("out of memory (try a smaller file or fewer rows)", 1)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _split(values: Sequence[str]) -> tuple[str, ...]:
+    """--categorical a,b --categorical c -> (a, b, c)."""
+    return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tabforge")
+def main() -> None:
+    """tabforge: a tabular file to a verified ONNX model, stored and ready to serve."""
+
+
+@main.command()
+@click.argument("file", type=str)
+@click.option("--target", "-t", help="Column to predict. Omit for clustering.")
+@click.option("--model", "-m", default="auto", show_default=True, help="Catalog name or auto.")
+@click.option("--task", type=click.Choice(TASKS), help="Override the inferred task.")
+@click.option("--name", help="Model name in the registry (default: the file's stem).")
+@click.option("--registry", help=REGISTRY_HELP)
+@click.option("--categorical", multiple=True, help="Columns to treat as categorical (a,b).")
+@click.option("--numeric", multiple=True, help="Columns to treat as numeric (a,b).")
+@click.option("--drop", multiple=True, help="Columns to leave out (a,b).")
+@click.option("--param", "-p", "params", multiple=True, help="Hyper-parameter key=value.")
+@click.option("--search", type=int, default=0, help="Randomized search over N candidates.")
+@click.option("--cv", type=int, default=0, help="Also report K-fold cross-validation.")
+@click.option("--test-size", type=float, default=0.2, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Fixes every random source.")
+@click.option("--tolerance", type=float, default=1e-4, show_default=True, help="Parity bound.")
+@click.option("--time-budget", type=float, default=120.0, show_default=True, help="auto: seconds.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the model reference.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+def train(
+    file: str,
+    target: str | None,
+    model: str,
+    task: Any,
+    name: str | None,
+    registry: str | None,
+    categorical: Sequence[str],
+    numeric: Sequence[str],
+    drop: Sequence[str],
+    params: Sequence[str],
+    search: int,
+    cv: int,
+    test_size: float,
+    seed: int,
+    tolerance: float,
+    time_budget: float,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Train a model on FILE, export it to ONNX, verify parity and store it."""
+    from tabforge.flow import train as run_train
+    from tabforge.train.catalog import parse_param
+    from tabforge.train.fit import TrainOptions
+
+    if tolerance <= 0:
+        raise click.BadParameter("must be positive", param_hint="--tolerance")
+    options = TrainOptions(
+        target=target,
+        model=model,
+        task=task,
+        params=dict(parse_param(p) for p in params),
+        search=search,
+        cv=cv,
+        test_size=test_size,
+        seed=seed,
+        tolerance=tolerance,
+        categorical=_split(categorical),
+        numeric=_split(numeric),
+        drop=_split(drop),
+        time_budget=time_budget,
+    )
+    reporter = Reporter(quiet=quiet or as_json)
+    outcome = run_train(file, options, name=name, registry=registry, reporter=reporter)
+    if as_json:
+        click.echo(json.dumps(outcome.summary(), indent=2))
+    elif quiet:
+        click.echo(outcome.ref)
+    else:
+        _print_outcome(outcome)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1e5 else f"{value:.4g}"
+    return str(value)
+
+
+def _print_outcome(outcome: Any) -> None:
+    console = Console(highlight=False)
+    fit, parity, manifest = outcome.fit, outcome.parity, outcome.manifest
+    if fit.leaderboard:
+        board = Table(title=f"auto: {manifest.metrics['primary']} (3-fold CV)", title_justify="left")
+        for col in ("model", "score", "seconds"):
+            board.add_column(col)
+        for row in fit.leaderboard:
+            board.add_row(row["model"], _fmt(row["score"]), _fmt(row["seconds"]))
+        console.print(board)
+    table = Table(title=f"{outcome.ref}  {fit.entry.name} ({manifest.task})", title_justify="left")
+    table.add_column("metric")
+    table.add_column("hold-out", justify="right")
+    if fit.cv:
+        table.add_column(f"cv ({manifest.metrics['cv_folds']} folds)", justify="right")
+    for key, value in fit.holdout.items():
+        row = [key, _fmt(value)]
+        if fit.cv:
+            stats = fit.cv.get(key, {})
+            row.append(f"{_fmt(stats.get('mean'))} ± {_fmt(stats.get('std'))}")
+        table.add_row(*row)
+    console.print(table)
+    diffs = ", ".join(f"{k} {v:.2g}" for k, v in parity.max_abs_diff.items())
+    agree = (
+        "" if parity.label_agreement is None else f"labels agree {parity.label_agreement:.2%}, "
+    )
+    console.print(
+        f"parity   {parity.rows_checked} rows ({parity.holdout_rows} hold-out + "
+        f"{parity.adversarial_rows} adversarial): {agree}max abs diff {diffs or '-'} "
+        f"(tolerance {parity.tolerance:g})"
+    )
+    console.print(f"stored   {outcome.registry / outcome.name / str(outcome.version)}")
+    console.print(f"sha256   {outcome.model_sha256}")
+
+
+@main.command()
+@click.option("--registry", help=REGISTRY_HELP)
+@click.option("--model", "-m", default="lightgbm", show_default=True, help="Catalog name or auto.")
+@click.option("--save-data", type=click.Path(dir_okay=False), help="Also keep the example CSV.")
+@click.option("--quiet", "-q", is_flag=True)
+def demo(registry: str | None, model: str, save_data: str | None, quiet: bool) -> None:
+    """Train, verify and store a model on the bundled churn example, then predict with it."""
+    import polars as pl
+
+    from tabforge.config import registry_root
+    from tabforge.data.example import write_example
+    from tabforge.flow import train as run_train
+    from tabforge.runtime.predictor import Predictor
+    from tabforge.train.fit import TrainOptions
+
+    with tempfile.TemporaryDirectory(prefix="tabforge-demo-") as tmp:
+        path = write_example(Path(save_data) if save_data else Path(tmp) / "churn.csv")
+        if not quiet:
+            click.echo(f"example data: {path} (3000 customers, target 'churn')")
+        options = TrainOptions(target="churn", model=model)
+        outcome = run_train(
+            path, options, name="churn", registry=registry, reporter=Reporter(quiet=quiet)
+        )
+        if quiet:
+            click.echo(outcome.ref)
+            return
+        _print_outcome(outcome)
+        predictor = Predictor.from_dir(registry_root(registry) / "churn" / str(outcome.version))
+        sample = pl.read_csv(path, n_rows=5)
+        predicted = predictor.predict(sample)
+        shown = pl.concat([sample.select("customer_id", "contract", "churn"), predicted], how="horizontal")
+        table = Table(title="sample prediction (onnxruntime, from the stored artifact)", title_justify="left")
+        for col in shown.columns:
+            table.add_column(col)
+        for row in shown.iter_rows():
+            table.add_row(*[_fmt(v) for v in row])
+        Console(highlight=False).print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(prog_name=os.path.basename(sys.argv[0]))

@@ -1,0 +1,6 @@
+"""Reading tabular files and deciding what each column is."""
+
+from tabforge.data.load import read_table
+from tabforge.data.schema import Schema, Task, infer_schema
+
+__all__ = ["Schema", "Task", "infer_schema", "read_table"]

@@ -1,0 +1,101 @@
+"""Readers for CSV, Parquet, Arrow IPC/Feather and NDJSON, all through polars lazy scans."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+
+from tabforge.errors import DataError
+
+# Spellings of "no value" that CSV writers use; all become null.
+NULL_VALUES = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
+
+FORMATS: dict[str, str] = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".txt": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".arrow": "ipc",
+    ".ipc": "ipc",
+    ".feather": "ipc",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+}
+
+
+def detect_format(path: Path) -> str:
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        known = ", ".join(sorted(FORMATS))
+        raise DataError(f"{path.name}: unknown file type {path.suffix!r} (use one of {known})")
+    return fmt
+
+
+def _scanner(fmt: str) -> Callable[[Path], pl.LazyFrame]:
+    if fmt in ("csv", "tsv"):
+
+        def scan_csv(p: Path) -> pl.LazyFrame:
+            # The whole file is read to infer types: a column that turns from ints to
+            # floats at row 10,000 must not fail or be mistyped.
+            return pl.scan_csv(
+                p,
+                separator="\t" if fmt == "tsv" else ",",
+                null_values=NULL_VALUES,
+                infer_schema_length=None,
+                try_parse_dates=False,
+            )
+
+        return scan_csv
+    if fmt == "parquet":
+        return pl.scan_parquet
+    if fmt == "ipc":
+        return pl.scan_ipc
+    return lambda p: pl.scan_ndjson(p, infer_schema_length=None)
+
+
+def scan_table(path: str | Path) -> pl.LazyFrame:
+    """A lazy frame over the file; errors name the file and say what is wrong."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"file not found: {p}")
+    if p.is_dir():
+        raise DataError(f"{p} is a directory, not a data file")
+    fmt = detect_format(p)
+    if p.stat().st_size == 0:
+        raise DataError(f"{p.name} is empty")
+    try:
+        return _scanner(fmt)(p)
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        raise DataError(f"cannot read {p.name} as {fmt}: {_first_line(exc)}") from exc
+
+
+def read_table(path: str | Path, *, columns: list[str] | None = None) -> pl.DataFrame:
+    """Read a whole file into memory; refuses files with no rows."""
+    p = Path(path)
+    lazy = scan_table(p)
+    fmt = detect_format(p)
+    try:
+        if columns is not None:
+            lazy = lazy.select(columns)
+        df = lazy.collect()
+    except pl.exceptions.ColumnNotFoundError as exc:
+        raise DataError(f"{p.name}: {_first_line(exc)}") from exc
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        raise DataError(f"cannot read {p.name} as {fmt}: {_first_line(exc)}") from exc
+    except BaseException as exc:  # polars raises PanicException (a BaseException) on corrupt files
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise DataError(f"cannot read {p.name} as {fmt}: the file is corrupt") from exc
+    if df.width == 0:
+        raise DataError(f"{p.name} has no columns")
+    if df.height == 0:
+        raise DataError(f"{p.name} has a header but no rows")
+    return df
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

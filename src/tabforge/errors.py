@@ -1,0 +1,55 @@
+"""One root exception; each subclass knows its exit code and HTTP status.
+
+The CLI and the server each have one place that turns these into an exit or a response,
+so a message written here is exactly what the user reads.
+"""
+
+from __future__ import annotations
+
+
+class TabforgeError(Exception):
+    """Root of every error tabforge reports to a user."""
+
+    exit_code: int = 2
+    http_status: int = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class DataError(TabforgeError):
+    """The input file is missing, unreadable, empty or unusable."""
+
+
+class SchemaError(TabforgeError):
+    """Columns, target or overrides do not fit the data."""
+
+
+class ConfigError(TabforgeError):
+    """An option or hyper-parameter is unknown or has a bad value."""
+
+
+class TrainingError(TabforgeError):
+    """The estimator refused the data or its parameters while fitting."""
+
+
+class ExportError(TabforgeError):
+    """The fitted pipeline could not be turned into ONNX."""
+
+
+class ParityError(ExportError):
+    """ONNX predictions do not match the native model; nothing is stored."""
+
+
+class RegistryError(TabforgeError):
+    """The model registry refused a read or a write."""
+
+
+class NotFoundError(RegistryError):
+    """A model, version or alias does not exist."""
+
+    http_status = 404

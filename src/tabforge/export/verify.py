@@ -1,0 +1,209 @@
+"""Parity: the exported graph, run by onnxruntime, against the native pipeline.
+
+Rows checked: the hold-out, plus adversarial rows built from the graph itself: values
+exactly at every learned float32 tree threshold and one float32 step either side, a
+missing value in each column in turn, all columns missing, and an unseen category in
+each categorical column. Labels must agree on every row; numbers within ``tolerance``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import onnx
+import onnxruntime as ort
+
+from tabforge.data.schema import Schema
+from tabforge.errors import ParityError
+from tabforge.export.convert import tree_thresholds
+from tabforge.train.metrics import full_proba
+from tabforge.train.preprocess import (
+    CATEGORICAL_INPUT,
+    MISSING_TEXT,
+    NUMERIC_INPUT,
+    Tensors,
+    tensors_to_frame,
+)
+
+UNSEEN_CATEGORY = "__tabforge_unseen__"
+MAX_THRESHOLD_VALUES = 4000  # threshold rows are sampled (seeded) beyond this many
+WORST_ROWS = 5
+
+
+@dataclass
+class ParityReport:
+    rows_checked: int
+    holdout_rows: int
+    adversarial_rows: int
+    label_agreement: float | None
+    max_abs_diff: dict[str, float]
+    tolerance: float
+    passed: bool
+    failed_rows: int = 0
+    worst: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rows_checked": self.rows_checked,
+            "holdout_rows": self.holdout_rows,
+            "adversarial_rows": self.adversarial_rows,
+            "label_agreement": self.label_agreement,
+            "max_abs_diff": self.max_abs_diff,
+            "tolerance": self.tolerance,
+            "passed": self.passed,
+            "failed_rows": self.failed_rows,
+        }
+
+
+def adversarial_rows(
+    model: onnx.ModelProto, schema: Schema, base: Tensors, *, seed: int
+) -> tuple[Tensors, list[str]]:
+    """Rows built to catch float32 drift and missing/unknown handling; one kind per row."""
+    n_base = len(next(iter(base.values())))
+    k = len(schema.numeric)
+    kinds: list[str] = []
+    picks: list[int] = []
+    edits: list[tuple[str, int, Any]] = []  # (input, column, value) per row
+
+    def add(kind: str, edit: tuple[str, int, Any] | None) -> None:
+        kinds.append(kind)
+        picks.append(len(picks) % n_base)
+        edits.append(edit or ("", -1, None))
+
+    pairs = [(f, t) for f, ts in sorted(tree_thresholds(model).items()) if f < k for t in ts]
+    if len(pairs) * 3 > MAX_THRESHOLD_VALUES:
+        rng = np.random.default_rng(seed)
+        chosen = rng.choice(len(pairs), MAX_THRESHOLD_VALUES // 3, replace=False)
+        pairs = [pairs[i] for i in sorted(chosen)]
+    for f, t in pairs:
+        t32 = np.float32(t)
+        for value, where in (
+            (t32, "at"),
+            (np.nextafter(t32, np.float32(np.inf)), "above"),
+            (np.nextafter(t32, np.float32(-np.inf)), "below"),
+        ):
+            add(f"{where} threshold {float(t32)!r} of {schema.numeric[f]}", (NUMERIC_INPUT, f, value))
+    for j, name in enumerate(schema.numeric):
+        add(f"{name} missing", (NUMERIC_INPUT, j, np.float32(np.nan)))
+    for j, name in enumerate(schema.categorical):
+        add(f"{name} missing", (CATEGORICAL_INPUT, j, MISSING_TEXT))
+        add(f"{name} unseen category", (CATEGORICAL_INPUT, j, UNSEEN_CATEGORY))
+    add("all columns missing", None)
+
+    rows = {key: value[picks].copy() for key, value in base.items()}
+    for i, (key, col, value) in enumerate(edits):
+        if key:
+            rows[key][i, col] = value
+    last = len(kinds) - 1  # the all-missing row
+    if NUMERIC_INPUT in rows:
+        rows[NUMERIC_INPUT][last, :] = np.nan
+    if CATEGORICAL_INPUT in rows:
+        rows[CATEGORICAL_INPUT][last, :] = MISSING_TEXT
+    return rows, kinds
+
+
+def _native(pipeline: Any, schema: Schema, tensors: Tensors, classes: Any) -> dict[str, Any]:
+    X = tensors_to_frame(tensors, schema)
+    if schema.task == "classification":
+        labels = np.asarray(classes, dtype=object)[pipeline.predict(X)]
+        return {"label": labels, "probabilities": full_proba(pipeline, X, len(classes))}
+    if schema.task == "regression":
+        return {"prediction": np.asarray(pipeline.predict(X), dtype=np.float64)}
+    model = pipeline.steps[-1][1]
+    scores = pipeline.predict_proba(X) if hasattr(model, "predict_proba") else pipeline.transform(X)
+    return {"label": pipeline.predict(X), "scores": scores}
+
+
+def run_onnx(model_bytes: bytes, tensors: Tensors) -> dict[str, npt.NDArray[Any]]:
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(names, tensors), strict=True))
+
+
+def verify(
+    model: onnx.ModelProto,
+    pipeline: Any,
+    schema: Schema,
+    *,
+    classes: Any,
+    holdout: Tensors,
+    tolerance: float,
+    seed: int,
+) -> ParityReport:
+    """Compare on hold-out + adversarial rows; raises ParityError (with the worst rows)."""
+    extra, extra_kinds = adversarial_rows(model, schema, holdout, seed=seed)
+    n_hold = len(next(iter(holdout.values())))
+    tensors = {key: np.concatenate([holdout[key], extra[key]]) for key in holdout}
+    kinds = ["hold-out"] * n_hold + extra_kinds
+
+    native = _native(pipeline, schema, tensors, classes)
+    got = run_onnx(model.SerializeToString(), tensors)
+
+    n = len(kinds)
+    bad = np.zeros(n, dtype=bool)
+    row_diff = np.zeros(n)
+    max_abs: dict[str, float] = {}
+    agreement = None
+    for name, expected in native.items():
+        actual = got[name]
+        if name == "label":
+            same = np.asarray(actual).astype(object) == np.asarray(expected).astype(object)
+            agreement = float(same.mean())
+            bad |= ~same
+            continue
+        exp = np.asarray(expected, dtype=np.float64).reshape(len(actual), -1)
+        act = np.asarray(actual, dtype=np.float64).reshape(len(actual), -1)
+        diff = np.abs(exp - act)
+        both_nan = np.isnan(exp) & np.isnan(act)
+        diff[both_nan] = 0.0
+        diff[np.isnan(diff)] = np.inf
+        # float32 carries ~7 significant digits: beyond magnitude 1 the bound is relative.
+        allowed = tolerance * np.maximum(1.0, np.abs(np.nan_to_num(exp)))
+        bad |= (diff > allowed).any(axis=1)
+        worst = diff.max(axis=1)
+        row_diff = np.maximum(row_diff, worst)
+        max_abs[name] = float(worst.max()) if len(worst) else 0.0
+
+    report = ParityReport(
+        rows_checked=n,
+        holdout_rows=n_hold,
+        adversarial_rows=n - n_hold,
+        label_agreement=agreement,
+        max_abs_diff=max_abs,
+        tolerance=tolerance,
+        passed=not bad.any(),
+        failed_rows=int(bad.sum()),
+    )
+    if report.passed:
+        return report
+    order = sorted(np.flatnonzero(bad), key=lambda i: -row_diff[i])[:WORST_ROWS]
+    for i in order:
+        row = {"row": int(i), "kind": kinds[i]}
+        for name in native:
+            row[f"native {name}"] = _show(native[name][i])
+            row[f"onnx {name}"] = _show(got[name][i])
+        report.worst.append(row)
+    worst_text = "; ".join(
+        f"row {r['row']} ({r['kind']}): "
+        + ", ".join(f"{k}={v}" for k, v in r.items() if k not in ("row", "kind"))
+        for r in report.worst
+    )
+    summary = ", ".join(f"{k} {v:.3g}" for k, v in max_abs.items())
+    labels = "" if agreement is None else f"label agreement {agreement:.4%}, "
+    raise ParityError(
+        f"ONNX predictions differ from the native model on {report.failed_rows} of {n} rows "
+        f"({labels}max abs diff {summary or 'n/a'}; tolerance {tolerance:g}); nothing stored. "
+        f"Worst rows: {worst_text}"
+    )
+
+
+def _show(value: Any) -> str:
+    arr = np.asarray(value)
+    if arr.dtype.kind == "f":
+        return np.array2string(arr, precision=6, separator=" ")
+    return str(value)

@@ -1,0 +1,45 @@
+"""Progress bars and notes for long steps; silent when quiet or not on a terminal."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.progress import TimeElapsedColumn
+
+Advance = Callable[[], None]
+
+
+class Reporter:
+    """Notes go to stderr (unless quiet); progress only when stderr is a terminal."""
+
+    def __init__(self, *, quiet: bool = False, console: Console | None = None) -> None:
+        self.quiet = quiet
+        self.console = console or Console(stderr=True)
+        self.show_progress = not quiet and sys.stderr.isatty()
+        self.notes: list[str] = []
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+        if not self.quiet:
+            self.console.print(f"note: {text}", highlight=False, markup=False, soft_wrap=True)
+
+    @contextmanager
+    def step(self, description: str, total: int | None = None) -> Iterator[Advance]:
+        if not self.show_progress:
+            yield lambda: None
+            return
+        columns = [SpinnerColumn(), TextColumn("{task.description}")]
+        if total is not None:
+            columns += [BarColumn(), MofNCompleteColumn()]
+        with Progress(*columns, TimeElapsedColumn(), console=self.console, transient=True) as bar:
+            task = bar.add_task(description, total=total)
+            yield lambda: bar.advance(task)
+
+
+class SilentReporter(Reporter):
+    def __init__(self) -> None:
+        super().__init__(quiet=True)

@@ -1,0 +1,1 @@
+"""Loading a stored artifact into onnxruntime. Only ONNX + JSON are read: never pickle."""

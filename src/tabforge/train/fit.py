@@ -1,0 +1,315 @@
+"""Split, choose (auto / search), cross-validate and fit the pipeline; score the hold-out."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightgbm
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+import xgboost
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+from sklearn.pipeline import Pipeline
+
+from tabforge.data.schema import Schema, Task
+from tabforge.errors import ConfigError, SchemaError, TrainingError
+from tabforge.progress import Reporter, SilentReporter
+from tabforge.train import metrics
+from tabforge.train.catalog import (
+    AUTO_SHORTLIST,
+    SMALL_DATA_ONLY,
+    SMALL_DATA_ROWS,
+    CatalogEntry,
+    lookup,
+    sample_space,
+)
+from tabforge.train.preprocess import build_pipeline, tensors_to_frame, to_tensors
+
+AUTO_FOLDS = 3
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Everything that decides the model; recorded whole in the manifest."""
+
+    target: str | None = None
+    model: str = "auto"
+    task: Task | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    search: int = 0
+    cv: int = 0
+    test_size: float = 0.2
+    seed: int = 0
+    tolerance: float = 1e-4
+    categorical: tuple[str, ...] = ()
+    numeric: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
+    time_budget: float = 120.0
+
+
+@dataclass
+class Prepared:
+    """The rows used, their split, and the encoded target."""
+
+    schema: Schema
+    frame: pl.DataFrame
+    train_idx: npt.NDArray[np.int64]
+    test_idx: npt.NDArray[np.int64]
+    y: npt.NDArray[Any] | None  # class indices (classification) or float64 values
+    classes: list[Any] | None
+
+
+@dataclass
+class FitResult:
+    pipeline: Pipeline
+    entry: CatalogEntry
+    params: dict[str, Any]
+    holdout: metrics.Metrics
+    cv: dict[str, dict[str, float | None]] | None = None
+    leaderboard: list[dict[str, Any]] | None = None
+    search: list[dict[str, Any]] | None = None
+
+
+def prepare(df: pl.DataFrame, schema: Schema, *, test_size: float, seed: int) -> Prepared:
+    if not 0.0 < test_size < 1.0:
+        raise ConfigError(f"--test-size must be between 0 and 1, got {test_size}")
+    frame = df if schema.target is None else df.filter(pl.col(schema.target).is_not_null())
+    y: npt.NDArray[Any] | None = None
+    classes: list[Any] | None = None
+    stratify = None
+    if schema.target is not None:
+        target = frame.get_column(schema.target)
+        if schema.task == "classification":
+            if target.dtype == pl.Boolean:
+                target = target.cast(pl.String)
+            elif target.dtype.is_float():
+                target = target.cast(pl.Int64)
+            elif not target.dtype.is_integer():
+                target = target.cast(pl.String)
+            classes = sorted(target.unique().to_list())
+            lookup_idx = {c: i for i, c in enumerate(classes)}
+            y = np.array([lookup_idx[v] for v in target.to_list()], dtype=np.int64)
+            counts = np.bincount(y)
+            if counts.min() < 2:
+                rare = classes[int(counts.argmin())]
+                raise SchemaError(
+                    f"class {rare!r} of target {schema.target!r} has only one row; "
+                    "need at least two per class"
+                )
+            stratify = y
+        else:
+            y = target.cast(pl.Float64).to_numpy()
+    n = frame.height
+    if n < 5:
+        raise SchemaError(f"only {n} usable rows; need at least 5")
+    idx = np.arange(n, dtype=np.int64)
+    try:
+        train_idx, test_idx = train_test_split(
+            idx, test_size=test_size, random_state=seed, stratify=stratify
+        )
+    except ValueError as exc:
+        raise SchemaError(f"cannot split {n} rows for a hold-out: {exc}") from exc
+    return Prepared(
+        schema, frame, np.sort(train_idx), np.sort(test_idx), y, classes
+    )
+
+
+@contextmanager
+def _fitting(entry: CatalogEntry, reporter: Reporter) -> Iterator[None]:
+    """Turn estimator failures into one clear error; convergence warnings into notes."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        except (ValueError, TypeError, xgboost.core.XGBoostError, lightgbm.basic.LightGBMError) as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise TrainingError(f"{entry.name} failed to fit: {message}") from exc
+    seen = set()
+    for w in caught:
+        if issubclass(w.category, ConvergenceWarning) and entry.name not in seen:
+            seen.add(entry.name)
+            reporter.note(f"{entry.name} did not fully converge (raise max_iter with --param)")
+
+
+class Trainer:
+    """One training run over prepared data."""
+
+    def __init__(self, data: Prepared, options: TrainOptions, reporter: Reporter | None = None):
+        self.data = data
+        self.options = options
+        self.reporter = reporter or SilentReporter()
+        self.task: Task = data.schema.task
+        train = data.frame[data.train_idx]
+        self.X_train = tensors_to_frame(to_tensors(train, data.schema), data.schema)
+        self.y_train = None if data.y is None else data.y[data.train_idx]
+        test = data.frame[data.test_idx]
+        self.X_test = tensors_to_frame(to_tensors(test, data.schema), data.schema)
+        self.y_test = None if data.y is None else data.y[data.test_idx]
+
+    # -- building blocks ---------------------------------------------------------------
+
+    def pipeline(self, entry: CatalogEntry, params: Mapping[str, Any]) -> Pipeline:
+        est = entry.build(self.task, seed=self.options.seed, params=params)
+        return build_pipeline(self.data.schema, est, scale=entry.scale)
+
+    def fit(self, entry: CatalogEntry, params: Mapping[str, Any], rows: Any = None) -> Pipeline:
+        X = self.X_train if rows is None else self.X_train.iloc[rows]
+        y = self.y_train if rows is None or self.y_train is None else self.y_train[rows]
+        pipe = self.pipeline(entry, params)
+        with _fitting(entry, self.reporter):
+            pipe.fit(X) if y is None else pipe.fit(X, y)
+        return pipe
+
+    def score(self, pipe: Pipeline, X: Any, y: npt.NDArray[Any] | None) -> metrics.Metrics:
+        if self.task == "classification":
+            assert y is not None and self.data.classes is not None  # set by prepare()
+            proba = metrics.full_proba(pipe, X, len(self.data.classes))
+            return metrics.classification(y, pipe.predict(X), proba)
+        if self.task == "regression":
+            assert y is not None  # set by prepare()
+            return metrics.regression(y, pipe.predict(X))
+        features = pipe[:-1].transform(X)
+        return metrics.clustering(features, pipe.predict(X), pipe[-1], seed=self.options.seed)
+
+    def folds(self, k: int) -> list[tuple[npt.NDArray[Any], npt.NDArray[Any]]]:
+        n = len(self.X_train)
+        if k < 2:
+            raise ConfigError(f"--cv must be at least 2, got {k}")
+        if k > n:
+            raise ConfigError(f"--cv {k} is more folds than the {n} training rows")
+        if self.task == "classification" and self.y_train is not None:
+            smallest = int(np.bincount(self.y_train).min())
+            if smallest >= k:
+                splitter = StratifiedKFold(k, shuffle=True, random_state=self.options.seed)
+                return list(splitter.split(np.zeros(n), self.y_train))
+        return list(KFold(k, shuffle=True, random_state=self.options.seed).split(np.zeros(n)))
+
+    def cross_validate(
+        self, entry: CatalogEntry, params: Mapping[str, Any], k: int, advance: Any = None
+    ) -> list[metrics.Metrics]:
+        scores = []
+        for fit_rows, val_rows in self.folds(k):
+            pipe = self.fit(entry, params, fit_rows)
+            y_val = None if self.y_train is None else self.y_train[val_rows]
+            scores.append(self.score(pipe, self.X_train.iloc[val_rows], y_val))
+            if advance:
+                advance()
+        return scores
+
+    def primary(self, scores: list[metrics.Metrics]) -> float | None:
+        name = metrics.PRIMARY[self.task][0]
+        values = [s[name] for s in scores if s.get(name) is not None]
+        return float(np.mean(values)) if values else None
+
+    # -- the run -----------------------------------------------------------------------
+
+    def run(self) -> FitResult:
+        opts = self.options
+        params = dict(opts.params)
+        leaderboard = None
+        if opts.model == "auto":
+            entry, leaderboard = self.auto()
+        else:
+            entry = lookup(opts.model, self.task)
+            entry.build(self.task, seed=opts.seed, params=params)  # validate before work
+        search = None
+        if opts.search:
+            params, search = self.search(entry, params, opts.search)
+        cv = None
+        if opts.cv:
+            with self.reporter.step(f"Cross-validating {entry.name}", total=opts.cv) as advance:
+                cv = _summarise(self.cross_validate(entry, params, opts.cv, advance))
+        with self.reporter.step(f"Fitting {entry.name}"):
+            pipe = self.fit(entry, params)
+        holdout = self.score(pipe, self.X_test, self.y_test)
+        return FitResult(pipe, entry, params, holdout, cv, leaderboard, search)
+
+    def auto(self) -> tuple[CatalogEntry, list[dict[str, Any]]]:
+        n = len(self.X_train)
+        shortlist = [
+            name
+            for name in AUTO_SHORTLIST[self.task]
+            if n <= SMALL_DATA_ROWS or name not in SMALL_DATA_ONLY
+        ]
+        started = time.monotonic()
+        board: list[dict[str, Any]] = []
+        total = len(shortlist) * AUTO_FOLDS
+        with self.reporter.step("Comparing models (auto)", total=total) as advance:
+            for name in shortlist:
+                if board and time.monotonic() - started > self.options.time_budget:
+                    self.reporter.note(
+                        f"auto: time budget of {self.options.time_budget:g}s reached; "
+                        f"skipped {name} and later candidates"
+                    )
+                    break
+                entry = lookup(name, self.task)
+                t0 = time.monotonic()
+                scores = self.cross_validate(entry, {}, AUTO_FOLDS, advance)
+                board.append(
+                    {
+                        "model": name,
+                        "score": self.primary(scores),
+                        "seconds": round(time.monotonic() - t0, 2),
+                    }
+                )
+        best = board[0]
+        for row in board[1:]:
+            if metrics.is_better(self.task, row["score"], best["score"]):
+                best = row
+        board.sort(key=lambda r: r is not best)
+        return lookup(best["model"], self.task), board
+
+    def search(
+        self, entry: CatalogEntry, fixed: dict[str, Any], n: int
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        if n < 1:
+            raise ConfigError(f"--search must be at least 1, got {n}")
+        free = CatalogEntry(
+            entry.name,
+            entry.builders,
+            entry.scale,
+            {k: v for k, v in entry.space.items() if k not in fixed},
+            entry.param_prefix,
+        )
+        candidates = [fixed | c for c in sample_space(free, n, seed=self.options.seed)]
+        results: list[dict[str, Any]] = []
+        best: dict[str, Any] | None = None
+        total = len(candidates) * AUTO_FOLDS
+        with self.reporter.step(f"Searching {entry.name}", total=total) as advance:
+            for cand in candidates:
+                score = self.primary(self.cross_validate(entry, cand, AUTO_FOLDS, advance))
+                results.append({"params": _plain(cand), "score": score})
+                if best is None or metrics.is_better(self.task, score, best["score"]):
+                    best = {"params": cand, "score": score}
+        assert best is not None  # candidates is never empty
+        return dict(best["params"]), results
+
+
+def _summarise(scores: list[metrics.Metrics]) -> dict[str, dict[str, float | None]]:
+    out: dict[str, dict[str, float | None]] = {}
+    for name in scores[0]:
+        values = [s[name] for s in scores if s[name] is not None]
+        out[name] = {
+            "mean": float(np.mean(values)) if values else None,
+            "std": float(np.std(values)) if values else None,
+        }
+    return out
+
+
+def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
+    """JSON-friendly copy (tuples become lists, numpy scalars become Python numbers)."""
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        if isinstance(v, np.generic):
+            v = v.item()
+        elif isinstance(v, tuple):
+            v = list(v)
+        out[k] = v
+    return out
