@@ -18,6 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from tabforge.data.schema import Schema, Task
 from tabforge.errors import ExportError
+from tabforge.train.metrics import TIE_EPS
 from tabforge.train.preprocess import CATEGORICAL_INPUT, NUMERIC_INPUT
 
 OPSET = {"": 17, "ai.onnx.ml": 3}
@@ -42,7 +43,9 @@ def _fixed_hgb_tree(
     so every HGB model failed to convert; (2) thresholds were written without the
     float32 adjustment used for the other sklearn trees, so a float32 input equal to a
     rounded threshold could take the other branch. Both are fixed here; parity checks
-    the result on rows placed exactly at every threshold.
+    the result on rows placed exactly at every threshold. The threshold must stay a
+    numpy float64: skl2onnx's ``np.float32(t) == t`` compares in float32 when ``t`` is
+    a Python float (NumPy 2 promotion rules) and then skips the rounding.
     """
     from skl2onnx.common.tree_ensemble import add_node
 
@@ -55,7 +58,7 @@ def _fixed_hgb_tree(
         else:
             add_node(
                 attr_pairs, is_classifier, tree_id, tree_weight, i, int(node["feature_idx"]),
-                "BRANCH_LEQ", float(node["num_threshold"]), int(node["left"]),
+                "BRANCH_LEQ", np.float64(node["num_threshold"]), int(node["left"]),
                 int(node["right"]), node["value"], weight_id_bias, leaf_weights_are_counts,
                 True, dtype, int(node["missing_go_to_left"]),
             )  # fmt: skip
@@ -176,6 +179,11 @@ def to_onnx(
         raise ExportError(f"cannot export {type(estimator).__name__} to ONNX: {reason}") from exc
     _normalise_outputs(model, schema.task, classes)
     model.producer_name = "tabforge"
+    # Canonical order: the converter builds opset imports from a set, whose order
+    # changes with Python's hash seed, and so did the model bytes.
+    opsets = sorted(model.opset_import, key=lambda o: o.domain)
+    del model.opset_import[:]
+    model.opset_import.extend(opsets)
     _set_metadata(model, schema, classes)
     onnx.checker.check_model(model)
     return model
@@ -190,8 +198,10 @@ def _rename(graph: onnx.GraphProto, old: str, new: str) -> None:
 def _normalise_outputs(model: onnx.ModelProto, task: Task, classes: Sequence[Any] | None) -> None:
     """Give every model the same output names, types and shapes.
 
-    Class labels are trained as indices 0..K-1; a Gather from a constant turns the index
-    into the original label (string or int64), so any ONNX runtime reads real labels.
+    Classification: the label is computed from the probabilities by the same rule as the
+    native side (metrics.labels_from_proba: first class within TIE_EPS of the highest),
+    then a Gather from a constant turns the index into the original label (string or
+    int64), so any ONNX runtime reads real labels.
     """
     graph = model.graph
     raw = [o.name for o in graph.output]
@@ -211,10 +221,17 @@ def _normalise_outputs(model: onnx.ModelProto, task: Task, classes: Sequence[Any
             values.astype(np.int64) if label_type == TensorProto.INT64 else values.astype(object)
         )
         graph.initializer.append(numpy_helper.from_array(const, "class_labels"))
+        graph.initializer.append(
+            numpy_helper.from_array(np.array(TIE_EPS, dtype=np.float32), "tie_eps")
+        )
         nodes += [
-            helper.make_node("Reshape", [raw[0], "flat_shape"], ["label_index"]),
+            helper.make_node("Cast", [raw[1]], ["probabilities"], to=TensorProto.FLOAT),
+            helper.make_node("ReduceMax", ["probabilities"], ["top"], axes=[1], keepdims=1),
+            helper.make_node("Sub", ["top", "tie_eps"], ["near_top"]),
+            helper.make_node("GreaterOrEqual", ["probabilities", "near_top"], ["is_top"]),
+            helper.make_node("Cast", ["is_top"], ["is_top_f"], to=TensorProto.FLOAT),
+            helper.make_node("ArgMax", ["is_top_f"], ["label_index"], axis=1, keepdims=0),
             helper.make_node("Gather", ["class_labels", "label_index"], ["label"], axis=0),
-            helper.make_node("Identity", [raw[1]], ["probabilities"]),
         ]
         outputs = [
             helper.make_tensor_value_info("label", label_type, [None]),
@@ -236,6 +253,23 @@ def _normalise_outputs(model: onnx.ModelProto, task: Task, classes: Sequence[Any
         ]
     graph.node.extend(nodes)
     graph.output.extend(outputs)
+    _prune(graph)
+
+
+def _prune(graph: onnx.GraphProto) -> None:
+    """Drop nodes and initializers no output depends on (the converter's own label path)."""
+    needed = {o.name for o in graph.output}
+    keep: list[onnx.NodeProto] = []
+    for node in reversed(graph.node):
+        if any(out in needed for out in node.output):
+            keep.append(node)
+            needed.update(node.input)
+    keep.reverse()
+    del graph.node[:]
+    graph.node.extend(keep)
+    inits = [init for init in graph.initializer if init.name in needed]
+    del graph.initializer[:]
+    graph.initializer.extend(inits)
 
 
 def _set_metadata(model: onnx.ModelProto, schema: Schema, classes: Sequence[Any] | None) -> None:

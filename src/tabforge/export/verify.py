@@ -19,7 +19,7 @@ import onnxruntime as ort
 from tabforge.data.schema import Schema
 from tabforge.errors import ParityError
 from tabforge.export.convert import tree_thresholds
-from tabforge.train.metrics import full_proba
+from tabforge.train.metrics import full_proba, labels_from_proba
 from tabforge.train.preprocess import (
     CATEGORICAL_INPUT,
     MISSING_TEXT,
@@ -108,8 +108,9 @@ def adversarial_rows(
 def _native(pipeline: Any, schema: Schema, tensors: Tensors, classes: Any) -> dict[str, Any]:
     X = tensors_to_frame(tensors, schema)
     if schema.task == "classification":
-        labels = np.asarray(classes, dtype=object)[pipeline.predict(X)]
-        return {"label": labels, "probabilities": full_proba(pipeline, X, len(classes))}
+        proba = full_proba(pipeline, X, len(classes))
+        labels = np.asarray(classes, dtype=object)[labels_from_proba(proba)]
+        return {"label": labels, "probabilities": proba}
     if schema.task == "regression":
         return {"prediction": np.asarray(pipeline.predict(X), dtype=np.float64)}
     model = pipeline.steps[-1][1]

@@ -171,7 +171,7 @@ class Trainer:
         if self.task == "classification":
             assert y is not None and self.data.classes is not None  # set by prepare()
             proba = metrics.full_proba(pipe, X, len(self.data.classes))
-            return metrics.classification(y, pipe.predict(X), proba)
+            return metrics.classification(y, metrics.labels_from_proba(proba), proba)
         if self.task == "regression":
             assert y is not None  # set by prepare()
             return metrics.regression(y, pipe.predict(X))

@@ -21,6 +21,17 @@ PRIMARY: dict[Task, tuple[str, bool]] = {
 
 Metrics = dict[str, float | None]
 
+# The label is the first class (in label order) whose probability is within TIE_EPS of the
+# highest. Native float64 and ONNX float32 sums differ by ~1e-7, so an exact tie (a forest
+# voting 0.47/0.06/0.47) would otherwise go to either class; with this rule both runtimes
+# compute the same label from the same probabilities. The graph implements the same rule.
+TIE_EPS = 1e-5
+
+
+def labels_from_proba(proba: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
+    top = proba.max(axis=1, keepdims=True)
+    return np.asarray((proba >= top - TIE_EPS).argmax(axis=1), dtype=np.int64)
+
 
 def _finite(value: Any) -> float | None:
     v = float(value)
