@@ -135,7 +135,9 @@ def _print_outcome(outcome: Any) -> None:
     console = Console(highlight=False)
     fit, parity, manifest = outcome.fit, outcome.parity, outcome.manifest
     if fit.leaderboard:
-        board = Table(title=f"auto: {manifest.metrics['primary']} (3-fold CV)", title_justify="left")
+        board = Table(
+            title=f"auto: {manifest.metrics['primary']} (3-fold CV)", title_justify="left"
+        )
         for col in ("model", "score", "seconds"):
             board.add_column(col)
         for row in fit.leaderboard:
@@ -154,9 +156,7 @@ def _print_outcome(outcome: Any) -> None:
         table.add_row(*row)
     console.print(table)
     diffs = ", ".join(f"{k} {v:.2g}" for k, v in parity.max_abs_diff.items())
-    agree = (
-        "" if parity.label_agreement is None else f"labels agree {parity.label_agreement:.2%}, "
-    )
+    agree = "" if parity.label_agreement is None else f"labels agree {parity.label_agreement:.2%}, "
     console.print(
         f"parity   {parity.rows_checked} rows ({parity.holdout_rows} hold-out + "
         f"{parity.adversarial_rows} adversarial): {agree}max abs diff {diffs or '-'} "
@@ -196,8 +196,12 @@ def demo(registry: str | None, model: str, save_data: str | None, quiet: bool) -
         predictor = Predictor.from_dir(registry_root(registry) / "churn" / str(outcome.version))
         sample = pl.read_csv(path, n_rows=5)
         predicted = predictor.predict(sample)
-        shown = pl.concat([sample.select("customer_id", "contract", "churn"), predicted], how="horizontal")
-        table = Table(title="sample prediction (onnxruntime, from the stored artifact)", title_justify="left")
+        shown = pl.concat(
+            [sample.select("customer_id", "contract", "churn"), predicted], how="horizontal"
+        )
+        table = Table(
+            title="sample prediction (onnxruntime, from the stored artifact)", title_justify="left"
+        )
         for col in shown.columns:
             table.add_column(col)
         for row in shown.iter_rows():

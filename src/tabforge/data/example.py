@@ -19,7 +19,9 @@ def churn_frame(rows: int = EXAMPLE_ROWS, *, seed: int = 7) -> pl.DataFrame:
     contract = rng.choice(["month-to-month", "one-year", "two-year"], rows, p=[0.55, 0.25, 0.2])
     internet = rng.choice(["fiber", "dsl", "none"], rows, p=[0.45, 0.4, 0.15])
     payment = rng.choice(
-        ["card", "bank-transfer", "electronic-check", "mailed-check"], rows, p=[0.3, 0.25, 0.3, 0.15]
+        ["card", "bank-transfer", "electronic-check", "mailed-check"],
+        rows,
+        p=[0.3, 0.25, 0.3, 0.15],
     ).astype(object)
     region = rng.choice(["north", "south", "east", "west"], rows)
     senior = rng.random(rows) < 0.16

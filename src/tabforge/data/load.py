@@ -66,6 +66,10 @@ def scan_table(path: str | Path) -> pl.LazyFrame:
     fmt = detect_format(p)
     if p.stat().st_size == 0:
         raise DataError(f"{p.name} is empty")
+    if fmt in ("csv", "tsv", "ndjson"):
+        with open(p, "rb") as f:
+            if b"\x00" in f.read(8192):
+                raise DataError(f"cannot read {p.name} as {fmt}: it holds binary data, not text")
     try:
         return _scanner(fmt)(p)
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:

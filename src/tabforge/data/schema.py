@@ -79,8 +79,10 @@ def _kind_of(name: str, s: pl.Series, forced: str | None) -> tuple[str, str]:
             return "numeric", ""
         if isinstance(s.dtype, pl.Boolean):
             return "numeric", ""
-        bad = s.drop_nulls().cast(pl.String).filter(
-            s.drop_nulls().cast(pl.String).cast(pl.Float64, strict=False).is_null()
+        bad = (
+            s.drop_nulls()
+            .cast(pl.String)
+            .filter(s.drop_nulls().cast(pl.String).cast(pl.Float64, strict=False).is_null())
         )
         if bad.len():
             raise SchemaError(f"--numeric column {name!r} holds text such as {bad[0]!r}")

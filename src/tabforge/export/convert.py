@@ -72,13 +72,32 @@ def _round_down_f32(values: np.ndarray) -> np.ndarray:
     return f32.astype(np.float64)
 
 
+# LightGBM reads any input with |x| <= 1e-35f as exactly zero (its dense-row reader drops
+# near-zero values), and places splits next to zero at +-1e-35f.
+_LGBM_ZERO = float(np.float32(1e-35))
+
+
+def _lightgbm_thresholds_f32(values: np.ndarray) -> np.ndarray:
+    """float32 thresholds t' with (x <= t') == (lightgbm_zeroed(x) <= t) for every float32 x.
+
+    Away from zero that is t rounded down to float32. For 0 <= t < 1e-35 every x in
+    [-1e-35, 1e-35] reads as 0 <= t, so t' = 1e-35; for -1e-35 <= t < 0 those same x read
+    as 0 > t, so t' is the float32 just below -1e-35.
+    """
+    out = _round_down_f32(values)
+    out[(values >= 0) & (values < _LGBM_ZERO)] = _LGBM_ZERO
+    below = float(np.nextafter(np.float32(-_LGBM_ZERO), np.float32(-np.inf)))
+    out[(values >= -_LGBM_ZERO) & (values < 0)] = below
+    return out
+
+
 def _lightgbm_for_export(estimator: Any) -> Any:
     """A copy of a fitted LightGBM model whose split thresholds are float32-exact.
 
     LightGBM compares float64 thresholds; the ONNX tree op compares float32 ones, and the
     converter rounds to nearest, so an input equal to a threshold rounded *up* took the
-    other branch (caught by the parity rows placed at thresholds). Rounding each threshold
-    *down* to float32 keeps every float32 input (all the graph can receive) on the same
+    other branch (caught by the parity rows placed at thresholds). Rewriting each
+    threshold as above keeps every float32 input (all the graph can receive) on the same
     branch as the native model, so the exported trees decide exactly as LightGBM does.
     """
     import copy
@@ -95,7 +114,8 @@ def _lightgbm_for_export(estimator: Any) -> Any:
     for i, line in enumerate(lines):
         if line.startswith("threshold="):
             values = np.array(line[len("threshold=") :].split(), dtype=np.float64)
-            lines[i] = "threshold=" + " ".join(repr(float(v)) for v in _round_down_f32(values))
+            exact = _lightgbm_thresholds_f32(values)
+            lines[i] = "threshold=" + " ".join(repr(float(v)) for v in exact)
     clone = copy.copy(estimator)
     clone._Booster = lightgbm.Booster(model_str="\n".join(lines))
     return clone
@@ -186,7 +206,8 @@ def to_onnx(
     model.opset_import.extend(opsets)
     _set_metadata(model, schema, classes)
     onnx.checker.check_model(model)
-    return model
+    result: onnx.ModelProto = model
+    return result
 
 
 def _rename(graph: onnx.GraphProto, old: str, new: str) -> None:
@@ -235,9 +256,7 @@ def _normalise_outputs(model: onnx.ModelProto, task: Task, classes: Sequence[Any
         ]
         outputs = [
             helper.make_tensor_value_info("label", label_type, [None]),
-            helper.make_tensor_value_info(
-                "probabilities", TensorProto.FLOAT, [None, len(classes)]
-            ),
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, len(classes)]),
         ]
     elif task == "regression":
         nodes.append(helper.make_node("Reshape", [raw[0], "flat_shape"], ["prediction_any"]))

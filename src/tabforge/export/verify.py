@@ -85,7 +85,10 @@ def adversarial_rows(
             (np.nextafter(t32, np.float32(np.inf)), "above"),
             (np.nextafter(t32, np.float32(-np.inf)), "below"),
         ):
-            add(f"{where} threshold {float(t32)!r} of {schema.numeric[f]}", (NUMERIC_INPUT, f, value))
+            add(
+                f"{where} threshold {float(t32)!r} of {schema.numeric[f]}",
+                (NUMERIC_INPUT, f, value),
+            )
     for j, name in enumerate(schema.numeric):
         add(f"{name} missing", (NUMERIC_INPUT, j, np.float32(np.nan)))
     for j, name in enumerate(schema.categorical):

@@ -78,7 +78,9 @@ class FilesystemRegistry:
         try:
             model_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise RegistryError(f"cannot create registry directory {self.root}: {exc.strerror}")
+            raise RegistryError(
+                f"cannot create registry directory {self.root}: {exc.strerror}"
+            ) from exc
         if not os.access(model_dir, os.W_OK):
             raise RegistryError(f"registry directory {self.root} is not writable")
         tmp = model_dir / f"{TMP_PREFIX}{uuid.uuid4().hex}"

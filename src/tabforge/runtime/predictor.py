@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 import onnxruntime as ort
 import polars as pl
@@ -41,7 +42,7 @@ class Predictor:
             model = model_path.read_bytes()
         except FileNotFoundError as exc:
             raise RegistryError(f"missing file {Path(exc.filename).name} in {path}") from exc
-        except (ValueError, mf.msgspec.DecodeError) as exc:
+        except (ValueError, msgspec.DecodeError) as exc:
             raise RegistryError(f"unreadable {MANIFEST_FILE} in {path}: {exc}") from exc
         return cls(model, manifest)
 
@@ -59,8 +60,7 @@ class Predictor:
             raise DataError(f"a numeric column holds text: {str(exc).splitlines()[0]}") from exc
         if inputs.categorical:
             cat = df.select(
-                pl.col(c).cast(pl.String).fill_null(inputs.missing_text)
-                for c in inputs.categorical
+                pl.col(c).cast(pl.String).fill_null(inputs.missing_text) for c in inputs.categorical
             )
             feed[CATEGORICAL_INPUT] = cat.to_numpy().astype(object)
         return feed

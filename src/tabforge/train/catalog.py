@@ -236,7 +236,13 @@ NOT_EXPORTABLE: dict[str, str] = {
 
 # `--model auto` shortlists, cheapest first; models that scale badly are left out on big data.
 AUTO_SHORTLIST: dict[Task, tuple[str, ...]] = {
-    "classification": ("logistic", "hist_gradient_boosting", "lightgbm", "random_forest", "xgboost"),
+    "classification": (
+        "logistic",
+        "hist_gradient_boosting",
+        "lightgbm",
+        "random_forest",
+        "xgboost",
+    ),
     "regression": ("ridge", "hist_gradient_boosting", "lightgbm", "random_forest", "xgboost"),
     "clustering": ("kmeans", "gaussian_mixture"),
 }
@@ -288,11 +294,15 @@ def set_params(est: Any, entry: CatalogEntry, params: Mapping[str, Any]) -> None
     """Set user parameters, refusing unknown names and (where declared) bad values."""
     target = est.get_params()["estimator"] if entry.param_prefix else est
     valid = target.get_params(deep=False)
-    for key in params:
+    for key, value in params.items():
         if key not in valid:
             raise ConfigError(
                 f"unknown --param {key!r} for {entry.name}; valid: {', '.join(sorted(valid))}"
             )
+        default = valid[key]
+        numeric_default = isinstance(default, (int, float)) and not isinstance(default, bool)
+        if numeric_default and isinstance(value, str):
+            raise ConfigError(f"bad --param {key}={value} for {entry.name}: expected a number")
     try:
         target.set_params(**params)
         if isinstance(target, BaseEstimator) and hasattr(target, "_parameter_constraints"):

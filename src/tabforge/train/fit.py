@@ -116,9 +116,7 @@ def prepare(df: pl.DataFrame, schema: Schema, *, test_size: float, seed: int) ->
         )
     except ValueError as exc:
         raise SchemaError(f"cannot split {n} rows for a hold-out: {exc}") from exc
-    return Prepared(
-        schema, frame, np.sort(train_idx), np.sort(test_idx), y, classes
-    )
+    return Prepared(schema, frame, np.sort(train_idx), np.sort(test_idx), y, classes)
 
 
 @contextmanager
@@ -128,7 +126,12 @@ def _fitting(entry: CatalogEntry, reporter: Reporter) -> Iterator[None]:
         warnings.simplefilter("always")
         try:
             yield
-        except (ValueError, TypeError, xgboost.core.XGBoostError, lightgbm.basic.LightGBMError) as exc:
+        except (
+            ValueError,
+            TypeError,
+            xgboost.core.XGBoostError,
+            lightgbm.basic.LightGBMError,
+        ) as exc:
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise TrainingError(f"{entry.name} failed to fit: {message}") from exc
     seen = set()
@@ -169,7 +172,8 @@ class Trainer:
 
     def score(self, pipe: Pipeline, X: Any, y: npt.NDArray[Any] | None) -> metrics.Metrics:
         if self.task == "classification":
-            assert y is not None and self.data.classes is not None  # set by prepare()
+            assert y is not None
+            assert self.data.classes is not None
             proba = metrics.full_proba(pipe, X, len(self.data.classes))
             return metrics.classification(y, metrics.labels_from_proba(proba), proba)
         if self.task == "regression":
@@ -205,7 +209,7 @@ class Trainer:
 
     def primary(self, scores: list[metrics.Metrics]) -> float | None:
         name = metrics.PRIMARY[self.task][0]
-        values = [s[name] for s in scores if s.get(name) is not None]
+        values = [v for s in scores if (v := s.get(name)) is not None]
         return float(np.mean(values)) if values else None
 
     # -- the run -----------------------------------------------------------------------
@@ -295,7 +299,7 @@ class Trainer:
 def _summarise(scores: list[metrics.Metrics]) -> dict[str, dict[str, float | None]]:
     out: dict[str, dict[str, float | None]] = {}
     for name in scores[0]:
-        values = [s[name] for s in scores if s[name] is not None]
+        values = [v for s in scores if (v := s[name]) is not None]
         out[name] = {
             "mean": float(np.mean(values)) if values else None,
             "std": float(np.std(values)) if values else None,

@@ -83,9 +83,7 @@ def build_preprocessor(schema: Schema, *, scale: bool) -> ColumnTransformer:
                 ),
                 (
                     "onehot",
-                    OneHotEncoder(
-                        handle_unknown="ignore", sparse_output=False, dtype=np.float32
-                    ),
+                    OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float32),
                 ),
             ]
         )

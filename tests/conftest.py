@@ -1,0 +1,81 @@
+"""Shared fixtures: small deterministic data files and a CLI runner."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from tabforge.cli import main
+
+
+@dataclass
+class Run:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Callable[..., Run]:
+    """Run the CLI in-process; --registry defaults to a fresh directory under tmp_path."""
+
+    def run(*args: str, registry: Path | None = None) -> Run:
+        argv = list(args)
+        if argv and argv[0] in ("train",) and "--registry" not in argv:
+            argv += ["--registry", str(registry or tmp_path / "models")]
+        result = CliRunner().invoke(main, argv, catch_exceptions=False)
+        return Run(result.exit_code, result.stdout, result.stderr)
+
+    return run
+
+
+def mixed_frame(n: int = 300, seed: int = 1) -> pl.DataFrame:
+    """Numeric and categorical features with missing values; string and numeric targets."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=n)
+    b = rng.uniform(0, 100, n).round(1)
+    c = rng.integers(0, 5, n).astype(float)
+    color = rng.choice(["red", "green", "blue"], n).astype(object)
+    shape = rng.choice(["sq", "tri", "circ", "hex"], n).astype(object)
+    score = a + (color == "red") * 1.0 + b / 50 + rng.normal(0, 0.5, n)
+    a[rng.random(n) < 0.08] = np.nan
+    b[rng.random(n) < 0.08] = np.nan
+    color[rng.random(n) < 0.08] = None
+    shape[rng.random(n) < 0.05] = None
+    return pl.DataFrame(
+        {
+            "a": a,
+            "b": b,
+            "c": c,
+            "color": color.tolist(),
+            "shape": shape.tolist(),
+            "label": np.where(score > 2.2, "high", np.where(score > 1.0, "mid", "low")),
+            "binary": np.where(score > 1.5, "yes", "no"),
+            "value": score * 10,
+        }
+    ).with_columns(pl.col("a").fill_nan(None), pl.col("b").fill_nan(None))
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("data")
+    df = mixed_frame()
+    df.write_csv(d / "mixed.csv")
+    df.select("a", "b", "c", "binary", "value").write_parquet(d / "numeric.parquet")
+    return d
+
+
+def stored(registry: Path, ref: str) -> Path:
+    name, version = ref.split(":")
+    return registry / name / version

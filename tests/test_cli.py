@@ -1,0 +1,101 @@
+"""The CLI as a user meets it: auto, search, cv, summaries, notes, and the demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+
+from tests.conftest import stored
+
+
+def test_auto_prints_a_leaderboard_and_keeps_the_best(cli, data_dir, tmp_path):
+    run = cli(
+        "train", str(data_dir / "mixed.csv"), "--target", "label", "--drop", "value,binary",
+        "--time-budget", "60",
+    )  # fmt: skip
+    assert run.exit_code == 0, run.stderr
+    assert "auto: balanced_accuracy" in run.stdout
+    folder = stored(tmp_path / "models", "mixed:1")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    board = manifest["metrics"]["leaderboard"]
+    assert len(board) >= 2
+    best = max(board, key=lambda r: r["score"])
+    assert manifest["estimator"]["name"] == best["model"] == board[0]["model"]
+
+
+def test_search_and_cv_are_seeded_and_recorded(cli, data_dir, tmp_path):
+    args = [
+        "train", str(data_dir / "numeric.parquet"), "--target", "value", "--drop", "binary",
+        "--model", "lightgbm", "--search", "3", "--cv", "3", "-p", "n_estimators=10", "--json",
+    ]  # fmt: skip
+    first, second = cli(*args), cli(*args)
+    assert first.exit_code == 0, first.stderr
+    assert first.json()["model_sha256"] == second.json()["model_sha256"]
+    manifest = json.loads((stored(tmp_path / "models", "numeric:1") / "manifest.json").read_text())
+    search = manifest["metrics"]["search"]
+    assert len(search) == 3
+    assert all(c["params"]["n_estimators"] == 10 for c in search)  # a fixed --param wins
+    assert manifest["metrics"]["cv_folds"] == 3
+    assert set(manifest["metrics"]["cv"]["rmse"]) == {"mean", "std"}
+    best = min(search, key=lambda c: c["score"])["params"]
+    assert all(manifest["estimator"]["params"][k] == v for k, v in best.items())
+
+
+def test_human_output_names_ignored_columns_and_parity(cli, data_dir, tmp_path):
+    df = (
+        pl.read_csv(data_dir / "mixed.csv")
+        .with_row_index("row_id")
+        .with_columns(pl.format("r{}", pl.col("row_id")).alias("row_id"))
+    )
+    path = tmp_path / "With Id.csv"
+    df.write_csv(path)
+    run = cli("train", str(path), "--target", "binary", "--model", "logistic", "--drop", "label")
+    assert run.exit_code == 0, run.stderr
+    assert "note: ignoring column 'row_id': ID-like" in run.stderr
+    assert "labels agree 100.00%" in run.stdout
+    assert "with-id:1" in run.stdout  # the name comes from the file's stem
+    for metric in ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss"):
+        assert metric in run.stdout
+
+
+def test_quiet_prints_only_the_reference(cli, data_dir):
+    run = cli("train", str(data_dir / "mixed.csv"), "--target", "label", "--model", "knn", "-q")
+    assert run.exit_code == 0
+    assert run.stdout == "mixed:1\n"
+    assert run.stderr == ""
+
+
+def test_registry_from_environment(data_dir, tmp_path):
+    env = dict(os.environ, TABFORGE_REGISTRY=str(tmp_path / "envreg"))
+    done = subprocess.run(
+        [sys.executable, "-m", "tabforge.cli", "train", str(data_dir / "mixed.csv"),
+         "--target", "label", "--model", "logistic", "-q"],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "envreg" / "mixed" / "1" / "model.onnx").exists()
+
+
+def test_demo_in_a_real_process(tmp_path):
+    exe = Path(sys.executable).parent / "tabforge"
+    done = subprocess.run(
+        [str(exe), "demo", "--registry", str(tmp_path / "models")],
+        capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "labels agree 100.00%" in done.stdout
+    assert "sample prediction" in done.stdout
+    assert "note: ignoring column 'customer_id'" in done.stderr
+    folder = tmp_path / "models" / "churn" / "1"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["outputs"]["classes"] == ["no", "yes"]
+    assert manifest["metrics"]["holdout"]["roc_auc"] > 0.7
+    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "model.onnx"]
+    assert [
+        p.name for p in (tmp_path / "models" / "churn").iterdir() if p.name.startswith(".tmp")
+    ] == []

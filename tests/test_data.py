@@ -1,0 +1,42 @@
+"""Every supported format reads to the same table, schema and fingerprint."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from tabforge.data.fingerprint import fingerprint
+from tabforge.data.load import read_table
+from tabforge.data.schema import infer_schema
+from tests.conftest import mixed_frame
+
+
+def test_formats_agree(tmp_path):
+    df = mixed_frame(120)
+    df.write_csv(tmp_path / "t.csv")
+    df.write_parquet(tmp_path / "t.parquet")
+    df.write_ipc(tmp_path / "t.arrow")
+    df.write_ipc(tmp_path / "t.feather")
+    df.write_ndjson(tmp_path / "t.ndjson")
+    df.write_csv(tmp_path / "t.tsv", separator="\t")
+    prints = set()
+    for name in ("t.csv", "t.parquet", "t.arrow", "t.feather", "t.ndjson", "t.tsv"):
+        table = read_table(tmp_path / name)
+        schema = infer_schema(table, target="label", drop=["binary", "value"])
+        assert schema.numeric == ("a", "b", "c"), name
+        assert schema.categorical == ("color", "shape"), name
+        prints.add(fingerprint(table, schema))
+    assert len(prints) == 1
+
+
+def test_fingerprint_changes_with_any_value(tmp_path):
+    df = mixed_frame(50)
+    schema = infer_schema(df, target="label", drop=["binary", "value"])
+    base = fingerprint(df, schema)
+    changed = df.with_columns(
+        pl.when(pl.int_range(pl.len()) == 7).then(99.0).otherwise(pl.col("a")).alias("a")
+    )
+    assert fingerprint(changed, schema) != base
+    renamed = df.with_columns(pl.col("color").replace("red", "rouge"))
+    assert fingerprint(renamed, schema) != base
+    # Column order in the file does not matter.
+    assert fingerprint(df.select(reversed(df.columns)), schema) == base
