@@ -143,6 +143,9 @@ def _print_outcome(outcome: Any) -> None:
         for row in fit.leaderboard:
             board.add_row(row["model"], _fmt(row["score"]), _fmt(row["seconds"]))
         console.print(board)
+    if fit.search:
+        best = ", ".join(f"{k}={v!r}" for k, v in fit.params.items())
+        console.print(f"search   best of {len(fit.search)} candidates (3-fold CV): {best}")
     table = Table(title=f"{outcome.ref}  {fit.entry.name} ({manifest.task})", title_justify="left")
     table.add_column("metric")
     table.add_column("hold-out", justify="right")

@@ -93,7 +93,8 @@ def train(
         drop=options.drop,
     )
     for column, reason in schema.ignored:
-        reporter.note(f"ignoring column {column!r}: {reason}")
+        if column not in options.drop:  # the user knows what they dropped
+            reporter.note(f"ignoring column {column!r}: {reason}")
     data = prepare(df, schema, test_size=options.test_size, seed=options.seed)
     if schema.target is not None:
         dropped = df.height - data.frame.height

@@ -320,4 +320,6 @@ def sample_space(entry: CatalogEntry, n: int, *, seed: int) -> list[dict[str, An
         raise ConfigError(f"--search: {entry.name} has no hyper-parameters to search")
     if all(isinstance(v, Sequence) and not isinstance(v, str) for v in entry.space.values()):
         n = min(n, len(ParameterGrid(dict(entry.space))))
-    return list(ParameterSampler(dict(entry.space), n_iter=n, random_state=seed))
+    sampled = ParameterSampler(dict(entry.space), n_iter=n, random_state=seed)
+    # Plain Python numbers, so parameters print, and serialise, as the user would write them.
+    return [{k: v.item() if hasattr(v, "item") else v for k, v in c.items()} for c in sampled]
