@@ -99,3 +99,33 @@ def test_demo_in_a_real_process(tmp_path):
     assert [
         p.name for p in (tmp_path / "models" / "churn").iterdir() if p.name.startswith(".tmp")
     ] == []
+
+
+def test_integer_and_boolean_targets_keep_their_labels(cli, data_dir, tmp_path):
+    df = pl.read_csv(data_dir / "mixed.csv").with_columns(
+        pl.col("label").replace_strict({"low": 0, "mid": 1, "high": 2}).alias("grade"),
+        (pl.col("binary") == "yes").alias("flag"),
+    )
+    path = tmp_path / "typed.parquet"
+    df.drop("label", "binary", "value").write_parquet(path)
+    import onnxruntime as ort
+
+    for target, expected, other in (
+        ("grade", [0, 1, 2], "flag"),
+        ("flag", ["false", "true"], "grade"),
+    ):
+        run = cli("train", str(path), "--target", target, "--drop", other, "--model", "xgboost",
+                  "-p", "n_estimators=10", "--json")  # fmt: skip
+        assert run.exit_code == 0, run.stderr
+        folder = stored(tmp_path / "models", run.json()["ref"])
+        manifest = json.loads((folder / "manifest.json").read_text())
+        assert manifest["outputs"]["classes"] == expected
+        session = ort.InferenceSession(
+            str(folder / "model.onnx"), providers=["CPUExecutionProvider"]
+        )
+        numeric = df.select(manifest["inputs"]["numeric"]).cast(pl.Float32).to_numpy()
+        cats = df.select(pl.col(c).fill_null("") for c in manifest["inputs"]["categorical"])
+        label = session.run(
+            ["label"], {"numeric": numeric, "categorical": cats.to_numpy().astype(object)}
+        )[0]
+        assert set(label.tolist()) <= set(expected)
