@@ -79,3 +79,34 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def stored(registry: Path, ref: str) -> Path:
     name, version = ref.split(":")
     return registry / name / version
+
+
+@pytest.fixture(scope="session")
+def trained_registry(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """A registry with mixed:1 (lightgbm) and mixed:2 (logistic), trained once per session."""
+    root = tmp_path_factory.mktemp("registry") / "models"
+    for model in (["lightgbm", "-p", "n_estimators=20"], ["logistic"]):
+        argv = ["train", str(data_dir / "mixed.csv"), "--target", "label", "--drop", "binary,value",
+                "--model", *model, "--registry", str(root), "-q"]  # fmt: skip
+        result = CliRunner().invoke(main, argv, catch_exceptions=False)
+        assert result.exit_code == 0, result.stderr
+    return root
+
+
+@pytest.fixture
+def registry(tmp_path: Path, trained_registry: Path) -> Path:
+    """A private copy of the trained registry, free to change."""
+    import shutil
+
+    copy = tmp_path / "models"
+    shutil.copytree(trained_registry, copy)
+    return copy
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under root with its bytes (lock files aside), to prove nothing changed."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }

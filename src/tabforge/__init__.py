@@ -8,4 +8,13 @@ from tabforge.errors import TabforgeError
 
 __version__ = _version("tabforge")
 
-__all__ = ["TabforgeError", "__version__"]
+__all__ = ["Model", "ModelSchema", "TabforgeError", "__version__", "load"]
+
+
+def __getattr__(name: str) -> object:
+    # Lazy, so `import tabforge` stays cheap for the CLI and never pulls onnxruntime early.
+    if name in ("load", "Model", "ModelSchema"):
+        from tabforge import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'tabforge' has no attribute {name!r}")

@@ -19,7 +19,8 @@ from tabforge.export import manifest as mf
 from tabforge.export.convert import to_onnx
 from tabforge.export.verify import ParityReport, verify
 from tabforge.progress import Reporter, SilentReporter
-from tabforge.registry.store import FilesystemRegistry, sha256_bytes, slugify, validate_name
+from tabforge.registry.refs import validate_name
+from tabforge.registry.store import FilesystemRegistry, sha256_bytes, slugify
 from tabforge.train import metrics
 from tabforge.train.catalog import lookup
 from tabforge.train.fit import FitResult, Prepared, Trainer, TrainOptions, prepare

@@ -16,7 +16,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-Advance = Callable[[], None]
+Advance = Callable[..., None]  # advance(n=1)
 
 
 class Reporter:
@@ -36,14 +36,32 @@ class Reporter:
     @contextmanager
     def step(self, description: str, total: int | None = None) -> Iterator[Advance]:
         if not self.show_progress:
-            yield lambda: None
+            yield lambda n=1: None
             return
         columns = [SpinnerColumn(), TextColumn("{task.description}")]
         if total is not None:
             columns += [BarColumn(), MofNCompleteColumn()]
         with Progress(*columns, TimeElapsedColumn(), console=self.console, transient=True) as bar:
             task = bar.add_task(description, total=total)
-            yield lambda: bar.advance(task)
+            yield lambda n=1: bar.advance(task, n)
+
+    @contextmanager
+    def rows(self, description: str, total: int | None = None) -> Iterator[Advance]:
+        """A bar counting rows, with rows/s."""
+        if not self.show_progress:
+            yield lambda n=1: None
+            return
+        columns = [SpinnerColumn(), TextColumn("{task.description}")]
+        if total is not None:
+            columns += [BarColumn()]
+        columns += [
+            TextColumn("{task.completed:,.0f} rows"),
+            TextColumn("{task.speed:,.0f} rows/s" if True else ""),
+            TimeElapsedColumn(),
+        ]
+        with Progress(*columns, console=self.console, transient=True) as bar:
+            task = bar.add_task(description, total=total)
+            yield lambda n=1: bar.advance(task, n)
 
 
 class SilentReporter(Reporter):

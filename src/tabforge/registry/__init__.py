@@ -1,5 +1,6 @@
-"""The model registry: immutable, versioned artifacts on disk."""
+"""The model registry: immutable, versioned artifacts with aliases, on disk."""
 
-from tabforge.registry.store import FilesystemRegistry, validate_name
+from tabforge.registry.refs import ModelRef, validate_alias, validate_name
+from tabforge.registry.store import FilesystemRegistry
 
-__all__ = ["FilesystemRegistry", "validate_name"]
+__all__ = ["FilesystemRegistry", "ModelRef", "validate_alias", "validate_name"]

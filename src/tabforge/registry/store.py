@@ -2,7 +2,8 @@
 
 A version is written into a temporary directory beside its final place, flushed to disk,
 then renamed: readers see a whole version or none, and a crash leaves only a temp
-directory that no reader looks at. Versions never change once written.
+directory that no reader looks at. Versions never change once written. Aliases live in
+``<root>/<name>/aliases.json``, replaced atomically under the model's file lock.
 """
 
 from __future__ import annotations
@@ -15,23 +16,20 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from tabforge.errors import RegistryError
-from tabforge.registry.lock import locked
+import msgspec
 
-NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+from tabforge.errors import NotFoundError, RegistryError
+from tabforge.export import manifest as mf
+from tabforge.registry import aliases as al
+from tabforge.registry.compat import incompatibilities
+from tabforge.registry.lock import locked
+from tabforge.registry.refs import DEFAULT_ALIAS, ModelRef, validate_alias, validate_name
+
 MODEL_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
+ALIASES_FILE = "aliases.json"
 LOCK_FILE = ".lock"
 TMP_PREFIX = ".tmp-"
-
-
-def validate_name(name: str) -> str:
-    if not NAME_PATTERN.fullmatch(name):
-        raise RegistryError(
-            f"invalid model name {name!r}: use 1-64 characters of a-z, 0-9, '_' and '-', "
-            "starting with a letter or digit"
-        )
-    return name
 
 
 def slugify(text: str) -> str:
@@ -59,12 +57,28 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _os_error(action: str, exc: OSError) -> RegistryError:
+    return RegistryError(f"cannot {action}: {exc.strerror or exc}")
+
+
 class FilesystemRegistry:
+    """The registry on a local (or mounted) file system; every method is process-safe."""
+
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
 
+    # -- reading -----------------------------------------------------------------------
+
+    def _require_root(self) -> None:
+        if not self.root.is_dir():
+            raise RegistryError(f"registry directory {self.root} does not exist")
+
     def model_dir(self, name: str) -> Path:
         return self.root / validate_name(name)
+
+    def names(self) -> list[str]:
+        self._require_root()
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and self.versions(p.name))
 
     def versions(self, name: str) -> list[int]:
         d = self.model_dir(name)
@@ -72,8 +86,79 @@ class FilesystemRegistry:
             return []
         return sorted(int(p.name) for p in d.iterdir() if p.name.isdigit() and p.is_dir())
 
-    def put(self, name: str, model: bytes, manifest_for: Callable[[int], bytes]) -> int:
-        """Store a new version; ``manifest_for(version)`` renders its manifest. Returns it."""
+    def _history(self, name: str) -> list[al.AliasEvent]:
+        path = self.model_dir(name) / ALIASES_FILE
+        try:
+            return al.decode(path.read_bytes()).history
+        except FileNotFoundError:
+            return []
+        except (OSError, msgspec.DecodeError) as exc:
+            raise RegistryError(f"unreadable {ALIASES_FILE} for model {name}: {exc}") from exc
+
+    def aliases(self, name: str) -> dict[str, int]:
+        return al.current(self._history(name))
+
+    def history(self, name: str) -> list[al.AliasEvent]:
+        return self._history(name)
+
+    def resolve(self, ref: ModelRef | str) -> ModelRef:
+        """The same reference with its version filled in; NotFoundError names what is missing."""
+        ref = ModelRef.parse(ref) if isinstance(ref, str) else ref
+        self._require_root()
+        versions = self.versions(ref.name)
+        if not versions:
+            raise NotFoundError(f"unknown model {ref.name!r} in registry {self.root}")
+        if ref.version is not None:
+            if ref.version not in versions:
+                raise NotFoundError(
+                    f"model {ref.name} has no version {ref.version} "
+                    f"(versions: {', '.join(map(str, versions))})"
+                )
+            return ref
+        table = self.aliases(ref.name)
+        if ref.alias is not None:
+            if ref.alias not in table:
+                known = ", ".join(sorted(table)) or "none"
+                raise NotFoundError(
+                    f"model {ref.name} has no alias {ref.alias!r} (aliases: {known})"
+                )
+            return ModelRef(ref.name, table[ref.alias], ref.alias)
+        if DEFAULT_ALIAS in table:
+            return ModelRef(ref.name, table[DEFAULT_ALIAS], DEFAULT_ALIAS)
+        return ModelRef(ref.name, versions[-1])
+
+    def version_dir(self, ref: ModelRef | str) -> Path:
+        resolved = self.resolve(ref)
+        return self.model_dir(resolved.name) / str(resolved.version)
+
+    def manifest(self, ref: ModelRef | str) -> mf.Manifest:
+        folder = self.version_dir(ref)
+        path = folder / MANIFEST_FILE
+        try:
+            return mf.decode(path.read_bytes())
+        except FileNotFoundError as exc:
+            raise RegistryError(f"{path} is missing") from exc
+        except (OSError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise RegistryError(f"{path} is unreadable: {exc}") from exc
+
+    def load(self, ref: ModelRef | str) -> tuple[ModelRef, bytes, mf.Manifest]:
+        """Model bytes and manifest, the bytes checked against the manifest's sha256."""
+        resolved = self.resolve(ref)
+        manifest = self.manifest(resolved)
+        path = self.model_dir(resolved.name) / str(resolved.version) / MODEL_FILE
+        try:
+            model = path.read_bytes()
+        except FileNotFoundError as exc:
+            raise RegistryError(f"{path} is missing") from exc
+        except OSError as exc:
+            raise RegistryError(f"{path} is unreadable: {exc.strerror}") from exc
+        if sha256_bytes(model) != manifest.model_sha256:
+            raise RegistryError(f"{path} is corrupt: its sha256 does not match the manifest")
+        return resolved, model, manifest
+
+    # -- writing -----------------------------------------------------------------------
+
+    def _writable_model_dir(self, name: str) -> Path:
         model_dir = self.model_dir(name)
         try:
             model_dir.mkdir(parents=True, exist_ok=True)
@@ -83,6 +168,11 @@ class FilesystemRegistry:
             ) from exc
         if not os.access(model_dir, os.W_OK):
             raise RegistryError(f"registry directory {self.root} is not writable")
+        return model_dir
+
+    def put(self, name: str, model: bytes, manifest_for: Callable[[int], bytes]) -> int:
+        """Store a new version; ``manifest_for(version)`` renders its manifest. Returns it."""
+        model_dir = self._writable_model_dir(name)
         tmp = model_dir / f"{TMP_PREFIX}{uuid.uuid4().hex}"
         try:
             with locked(model_dir / LOCK_FILE):
@@ -94,10 +184,101 @@ class FilesystemRegistry:
                 os.rename(tmp, model_dir / str(version))
                 _fsync_dir(model_dir)
         except OSError as exc:
-            raise RegistryError(
-                f"cannot write {name} to registry {self.root}: {exc.strerror or exc}"
-            ) from exc
+            raise _os_error(f"write {name} to registry {self.root}", exc) from exc
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
         return version
+
+    def _append(self, name: str, make: Callable[[list[al.AliasEvent]], al.AliasEvent]) -> None:
+        """Read, extend and atomically replace the alias file, all under the model's lock."""
+        model_dir = self._writable_model_dir(name)
+        path = model_dir / ALIASES_FILE
+        tmp = model_dir / f"{TMP_PREFIX}{uuid.uuid4().hex}.json"
+        try:
+            with locked(model_dir / LOCK_FILE):
+                history = self._history(name)
+                history.append(make(history))
+                _write(tmp, al.encode(al.AliasFile(history)))
+                os.rename(tmp, path)
+                _fsync_dir(model_dir)
+        except OSError as exc:
+            raise _os_error(f"update aliases of {name} in registry {self.root}", exc) from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def promote(self, ref: ModelRef | str, alias: str, *, force: bool = False) -> ModelRef:
+        """Point ``alias`` at the version ``ref`` resolves to; checks production compatibility."""
+        resolved = self.resolve(ref)
+        validate_alias(alias)
+        assert resolved.version is not None  # resolve() always fills it
+        version = resolved.version
+        if alias == DEFAULT_ALIAS and not force:
+            current = self.aliases(resolved.name).get(DEFAULT_ALIAS)
+            if current is not None and current != version:
+                problems = incompatibilities(
+                    self.manifest(ModelRef(resolved.name, current)), self.manifest(resolved)
+                )
+                if problems:
+                    raise RegistryError(
+                        f"{resolved.name}:{version} is incompatible with production "
+                        f"({resolved.name}:{current}): {'; '.join(problems)} "
+                        "(use --force to promote anyway)"
+                    )
+
+        def event(history: list[al.AliasEvent]) -> al.AliasEvent:
+            if version not in self.versions(resolved.name):  # deleted meanwhile
+                raise NotFoundError(f"model {resolved.name} has no version {version}")
+            previous = al.current(history).get(alias)
+            return al.AliasEvent(alias, "promote", version, previous, al.now(), al.who())
+
+        self._append(resolved.name, event)
+        return ModelRef(resolved.name, version, alias)
+
+    def rollback(self, name: str, alias: str) -> ModelRef:
+        """Return ``alias`` to the target it had before its latest promotion."""
+        validate_name(name)
+        validate_alias(alias)
+        if not self.versions(name):
+            raise NotFoundError(f"unknown model {name!r} in registry {self.root}")
+        result: list[int] = []
+
+        def event(history: list[al.AliasEvent]) -> al.AliasEvent:
+            stack = al.stacks(history).get(alias, [])
+            if len(stack) < 2:
+                raise RegistryError(
+                    f"alias {alias!r} of {name} has no earlier target to roll back to"
+                )
+            result.append(stack[-2])
+            return al.AliasEvent(alias, "rollback", stack[-2], stack[-1], al.now(), al.who())
+
+        self._append(name, event)
+        return ModelRef(name, result[0], alias)
+
+    def delete(self, ref: ModelRef | str, *, force: bool = False) -> ModelRef:
+        """Remove one version; refused while an alias points at it unless ``force``."""
+        ref = ModelRef.parse(ref) if isinstance(ref, str) else ref
+        if ref.version is None:
+            raise RegistryError(f"delete needs an explicit version: {ref.name}:VERSION")
+        resolved = self.resolve(ref)
+        model_dir = self.model_dir(resolved.name)
+        pointing = sorted(a for a, v in self.aliases(resolved.name).items() if v == ref.version)
+        if pointing and not force:
+            raise RegistryError(
+                f"{resolved} is the target of alias {', '.join(pointing)} (use --force to delete)"
+            )
+        for alias in pointing:
+
+            def removal(history: list[al.AliasEvent], alias: str = alias) -> al.AliasEvent:
+                return al.AliasEvent(alias, "remove", None, ref.version, al.now(), al.who())
+
+            self._append(resolved.name, removal)
+        doomed = model_dir / f"{TMP_PREFIX}deleted-{ref.version}-{uuid.uuid4().hex}"
+        try:
+            with locked(model_dir / LOCK_FILE):
+                os.rename(model_dir / str(ref.version), doomed)  # disappears atomically
+                _fsync_dir(model_dir)
+        except OSError as exc:
+            raise _os_error(f"delete {resolved}", exc) from exc
+        shutil.rmtree(doomed, ignore_errors=True)
+        return resolved

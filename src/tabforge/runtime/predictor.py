@@ -1,21 +1,17 @@
-"""A Predictor: one onnxruntime session for one stored version, and codecs to and from frames."""
+"""A Predictor: one onnxruntime session for one stored version, shared by every caller."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import msgspec
 import numpy as np
 import onnxruntime as ort
 import polars as pl
 
-from tabforge.errors import DataError, RegistryError
+from tabforge.errors import RegistryError
 from tabforge.export import manifest as mf
-from tabforge.registry.store import MANIFEST_FILE, MODEL_FILE, sha256_bytes
-
-NUMERIC_INPUT = "numeric"
-CATEGORICAL_INPUT = "categorical"
+from tabforge.registry.store import sha256_bytes
+from tabforge.runtime.codec import encode_strict
 
 
 class Predictor:
@@ -24,59 +20,55 @@ class Predictor:
     def __init__(self, model: bytes, manifest: mf.Manifest, *, threads: int = 0) -> None:
         if sha256_bytes(model) != manifest.model_sha256:
             raise RegistryError(
-                f"{manifest.name}:{manifest.version}: {MODEL_FILE} does not match the sha256 "
+                f"{manifest.name}:{manifest.version}: model.onnx does not match the sha256 "
                 "recorded in its manifest"
             )
         options = ort.SessionOptions()
         options.log_severity_level = 3
         options.intra_op_num_threads = threads
         self.manifest = manifest
-        self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors on bad graphs
+            raise RegistryError(
+                f"{manifest.name}:{manifest.version}: onnxruntime cannot load model.onnx: "
+                f"{str(exc).splitlines()[0][:200]}"
+            ) from exc
         self.output_names = [o.name for o in self.session.get_outputs()]
-
-    @classmethod
-    def from_dir(cls, path: Path) -> Predictor:
-        model_path, manifest_path = path / MODEL_FILE, path / MANIFEST_FILE
-        try:
-            manifest = mf.decode(manifest_path.read_bytes())
-            model = model_path.read_bytes()
-        except FileNotFoundError as exc:
-            raise RegistryError(f"missing file {Path(exc.filename).name} in {path}") from exc
-        except (ValueError, msgspec.DecodeError) as exc:
-            raise RegistryError(f"unreadable {MANIFEST_FILE} in {path}: {exc}") from exc
-        return cls(model, manifest)
-
-    def tensors(self, df: pl.DataFrame) -> dict[str, np.ndarray]:
-        inputs = self.manifest.inputs
-        missing = [c for c in (*inputs.numeric, *inputs.categorical) if c not in df.columns]
-        if missing:
-            raise DataError(f"missing input columns: {', '.join(missing)}")
-        feed: dict[str, np.ndarray] = {}
-        try:
-            if inputs.numeric:
-                num = df.select(pl.col(c).cast(pl.Float32) for c in inputs.numeric)
-                feed[NUMERIC_INPUT] = np.ascontiguousarray(num.to_numpy(), dtype=np.float32)
-        except pl.exceptions.InvalidOperationError as exc:
-            raise DataError(f"a numeric column holds text: {str(exc).splitlines()[0]}") from exc
-        if inputs.categorical:
-            cat = df.select(
-                pl.col(c).cast(pl.String).fill_null(inputs.missing_text) for c in inputs.categorical
-            )
-            feed[CATEGORICAL_INPUT] = cat.to_numpy().astype(object)
-        return feed
 
     def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return dict(zip(self.output_names, self.session.run(self.output_names, feed), strict=True))
 
-    def predict(self, df: pl.DataFrame) -> pl.DataFrame:
-        out = self.run(self.tensors(df))
+    def frame(self, outputs: dict[str, np.ndarray]) -> pl.DataFrame:
+        """Outputs as columns: label + proba_<class>, prediction, or label + scores."""
         task = self.manifest.task
         if task == "classification":
             classes = self.manifest.outputs.classes or []
-            cols: dict[str, Any] = {"label": out["label"].tolist()}
+            cols: dict[str, Any] = {"label": outputs["label"].tolist()}
+            proba = outputs["probabilities"]
             for i, c in enumerate(classes):
-                cols[f"proba_{c}"] = out["probabilities"][:, i]
+                cols[f"proba_{c}"] = proba[:, i]
             return pl.DataFrame(cols)
         if task == "regression":
-            return pl.DataFrame({"prediction": out["prediction"]})
-        return pl.DataFrame({"label": out["label"], "scores": out["scores"].tolist()})
+            return pl.DataFrame({"prediction": outputs["prediction"]})
+        scores = outputs["scores"]
+        return pl.DataFrame(
+            {
+                "label": outputs["label"],
+                "scores": pl.Series(scores).reshape((scores.shape[0], scores.shape[1])),
+            }
+        )
+
+    def predict(self, df: pl.DataFrame) -> pl.DataFrame:
+        if df.height == 0:
+            return self.frame(self.run(self._empty_feed()))
+        return self.frame(self.run(encode_strict(df, self.manifest.inputs)))
+
+    def _empty_feed(self) -> dict[str, np.ndarray]:
+        inputs = self.manifest.inputs
+        feed: dict[str, np.ndarray] = {}
+        if inputs.numeric:
+            feed["numeric"] = np.zeros((0, len(inputs.numeric)), dtype=np.float32)
+        if inputs.categorical:
+            feed["categorical"] = np.zeros((0, len(inputs.categorical)), dtype=object)
+        return feed

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -178,10 +177,9 @@ def demo(registry: str | None, model: str, save_data: str | None, quiet: bool) -
     """Train, verify and store a model on the bundled churn example, then predict with it."""
     import polars as pl
 
-    from tabforge.config import registry_root
+    from tabforge.api import load
     from tabforge.data.example import write_example
     from tabforge.flow import train as run_train
-    from tabforge.runtime.predictor import Predictor
     from tabforge.train.fit import TrainOptions
 
     with tempfile.TemporaryDirectory(prefix="tabforge-demo-") as tmp:
@@ -196,9 +194,9 @@ def demo(registry: str | None, model: str, save_data: str | None, quiet: bool) -
             click.echo(outcome.ref)
             return
         _print_outcome(outcome)
-        predictor = Predictor.from_dir(registry_root(registry) / "churn" / str(outcome.version))
+        stored = load(outcome.ref, registry=registry)
         sample = pl.read_csv(path, n_rows=5)
-        predicted = predictor.predict(sample)
+        predicted = stored.predict(sample)
         shown = pl.concat(
             [sample.select("customer_id", "contract", "churn"), predicted], how="horizontal"
         )
@@ -212,5 +210,5 @@ def demo(registry: str | None, model: str, save_data: str | None, quiet: bool) -
         Console(highlight=False).print(table)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main(prog_name=os.path.basename(sys.argv[0]))
+# Command groups defined in their own modules attach themselves to `main` on import.
+from tabforge.cli import models, predict  # noqa: E402, F401

@@ -1,0 +1,70 @@
+"""The in-process Python API: ``tabforge.load("churn@production").predict(rows)``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from tabforge.config import registry_root
+from tabforge.export.manifest import Manifest
+from tabforge.registry.refs import ModelRef
+from tabforge.registry.store import FilesystemRegistry
+from tabforge.runtime.codec import to_frame
+from tabforge.runtime.predictor import Predictor
+
+
+@dataclass(frozen=True)
+class ModelSchema:
+    """What the model takes and gives, in tensor order."""
+
+    task: str
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    categories: dict[str, list[str]]
+    classes: list[Any] | None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.numeric + self.categorical
+
+
+class Model:
+    """One stored version, loaded once; ``predict`` is safe to call from many threads."""
+
+    def __init__(self, ref: ModelRef, predictor: Predictor) -> None:
+        self.ref = ref
+        self._predictor = predictor
+        m = predictor.manifest
+        self.schema = ModelSchema(
+            task=m.task,
+            numeric=tuple(m.inputs.numeric),
+            categorical=tuple(m.inputs.categorical),
+            categories=m.inputs.categories,
+            classes=m.outputs.classes,
+        )
+
+    @property
+    def manifest(self) -> Manifest:
+        return self._predictor.manifest
+
+    def predict(self, data: Any) -> pl.DataFrame:
+        """Predictions for a polars/pandas DataFrame, pyarrow Table, dict of columns or records.
+
+        Returns a polars DataFrame: ``label`` and ``proba_<class>`` columns
+        (classification), ``prediction`` (regression), or ``label`` and ``scores``
+        (clustering). Extra input columns are ignored; missing ones are an error.
+        """
+        return self._predictor.predict(to_frame(data))
+
+    def __repr__(self) -> str:
+        return f"<tabforge.Model {self.ref} ({self.schema.task})>"
+
+
+def load(ref: str | ModelRef, *, registry: str | os.PathLike[str] | None = None) -> Model:
+    """Load ``name``, ``name:3`` or ``name@alias`` (sha256-checked; never unpickles)."""
+    store = FilesystemRegistry(registry_root(registry))
+    resolved, model, manifest = store.load(ref)
+    return Model(resolved, Predictor(model, manifest))

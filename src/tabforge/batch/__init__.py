@@ -1,0 +1,1 @@
+"""Streamed scoring of files of any size."""

@@ -1,0 +1,309 @@
+"""``tabforge predict``: stream a file through a model in record batches.
+
+Memory stays bounded by a few batches whatever the file size: polars streams the input
+(only the columns needed), a reader thread decodes the next batch while onnxruntime runs
+the current one, and each result batch is appended to a temporary output file that is
+renamed into place only when every row is done.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tabforge.data.load import NULL_VALUES, detect_format
+from tabforge.errors import DataError
+from tabforge.progress import Reporter, SilentReporter
+from tabforge.runtime.codec import BadValues, encode
+from tabforge.runtime.predictor import Predictor
+
+OnError = Literal["fail", "skip"]
+OUTPUT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+DEFAULT_BATCH_ROWS = 65_536
+_DONE = object()
+
+
+@dataclass
+class ScoreSummary:
+    rows_in: int
+    rows_out: int
+    rejected: int
+    output: Path
+    rejects: Path | None
+
+
+def _scan(path: Path, numeric: list[str]) -> pl.LazyFrame:
+    fmt = detect_format(path)
+    if fmt in ("csv", "tsv"):
+        # Numeric columns are read as text and parsed by the codec, so a stray word
+        # is reported with its row and column instead of failing the whole read.
+        return pl.scan_csv(
+            path,
+            separator="\t" if fmt == "tsv" else ",",
+            null_values=NULL_VALUES,
+            schema_overrides={c: pl.String for c in numeric},
+            infer_schema_length=10_000,
+        )
+    if fmt == "parquet":
+        return pl.scan_parquet(path)
+    if fmt == "ipc":
+        return pl.scan_ipc(path)
+    return pl.scan_ndjson(path, schema_overrides={c: pl.String for c in numeric})
+
+
+def _columns(lazy: pl.LazyFrame, name: str) -> list[str]:
+    try:
+        return lazy.collect_schema().names()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise DataError(f"cannot read {name}: {str(exc).splitlines()[0]}") from exc
+
+
+def _count(lazy: pl.LazyFrame, fmt: str) -> int | None:
+    if fmt not in ("parquet", "ipc"):
+        return None  # counting text files would read them twice
+    return int(lazy.select(pl.len()).collect().item())
+
+
+class _Writer:
+    """Appends batches to a temp file beside the target; ``commit`` renames it into place."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self.fmt = OUTPUT_FORMATS[target.suffix.lower()]
+        self.tmp = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
+        self._parquet: pq.ParquetWriter | None = None
+        self._csv: Any = None
+        self.rows = 0
+
+    def write(self, df: pl.DataFrame) -> None:
+        if self.fmt == "parquet":
+            table = df.to_arrow(compat_level=pl.CompatLevel.oldest())
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self.tmp, table.schema)
+            self._parquet.write_table(table)
+        else:
+            if self._csv is None:
+                self._csv = open(self.tmp, "wb")  # noqa: SIM115  closed in close()
+                df.write_csv(self._csv, include_header=True)
+            else:
+                df.write_csv(self._csv, include_header=False)
+        self.rows += df.height
+
+    def close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+            self._parquet = None
+        if self._csv is not None:
+            self._csv.flush()
+            os.fsync(self._csv.fileno())
+            self._csv.close()
+            self._csv = None
+
+    def commit(self) -> None:
+        self.close()
+        os.replace(self.tmp, self.target)
+
+    def discard(self) -> None:
+        self.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def _check_output(path: Path, source: Path) -> None:
+    if path.suffix.lower() not in OUTPUT_FORMATS:
+        raise DataError(f"output {path.name}: use a .parquet or .csv file name")
+    if path.resolve() == source.resolve():
+        raise DataError("output must not be the input file")
+    parent = path.parent
+    if not parent.is_dir():
+        raise DataError(f"cannot write {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise DataError(f"cannot write {path}: permission denied")
+
+
+def score_file(
+    predictor: Predictor,
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    keep: tuple[str, ...] = (),
+    on_error: OnError = "fail",
+    reporter: Reporter | None = None,
+) -> ScoreSummary:
+    reporter = reporter or SilentReporter()
+    src, out = Path(source), Path(output)
+    if batch_rows < 1:
+        raise DataError(f"--batch-rows must be at least 1, got {batch_rows}")
+    if not src.is_file():
+        raise DataError(f"file not found: {src}")
+    fmt = detect_format(src)
+    _check_output(out, src)
+    inputs = predictor.manifest.inputs
+    needed = [*inputs.numeric, *inputs.categorical]
+    lazy = _scan(src, inputs.numeric)
+    columns = _columns(lazy, src.name)
+    missing = [c for c in needed if c not in columns]
+    if missing:
+        raise DataError(f"{src.name} lacks required columns: {', '.join(missing)}")
+    unknown = [c for c in keep if c not in columns]
+    if unknown:
+        raise DataError(f"--keep names columns not in {src.name}: {', '.join(unknown)}")
+    selected = list(dict.fromkeys([*keep, *needed]))
+    total = _count(lazy, fmt)
+    outputs = predictor.frame(predictor.run(predictor._empty_feed())).columns
+    renamed = {c: f"{c}_input" for c in keep if c in outputs}
+    for old, new in renamed.items():
+        reporter.note(f"kept column {old!r} is written as {new!r} (the output has {old!r})")
+
+    writer = _Writer(out)
+    rejects = _Writer(out.with_name(out.stem + ".rejects.csv")) if on_error == "skip" else None
+    rows_in = rejected = 0
+    try:
+        with reporter.rows(f"Scoring {src.name}", total=total) as advance:
+            for offset, batch, feed, bad in _decoded(
+                lazy.select(selected), inputs, batch_rows, src.name
+            ):
+                rows_in += batch.height
+                if bad is not None:
+                    if rejects is None:
+                        raise DataError(f"{src.name}: {bad.message(offset)}")
+                    rejected += int(bad.mask.sum())
+                    rejects.write(_reject_rows(batch, bad, offset, inputs.numeric))
+                    keep_rows = ~bad.mask
+                    batch = batch.filter(pl.Series(keep_rows))
+                    feed = {k: v[keep_rows] for k, v in feed.items()}
+                if batch.height:
+                    result = predictor.frame(predictor.run(feed))
+                    kept = (
+                        batch.select(_kept(keep, batch, inputs.numeric)).rename(renamed)
+                        if keep
+                        else None
+                    )
+                    writer.write(
+                        result if kept is None else pl.concat([kept, result], how="horizontal")
+                    )
+                advance(batch.height + (0 if bad is None else int(bad.mask.sum())))
+        if writer.rows == 0 and rows_in == 0:
+            raise DataError(f"{src.name} has no rows")
+        if writer.rows == 0:
+            writer.write(predictor.predict(pl.DataFrame()).head(0))  # header-only output
+        writer.commit()
+        if rejects is not None and rejected:
+            rejects.commit()
+        elif rejects is not None:
+            rejects.discard()
+    except BaseException:
+        writer.discard()
+        if rejects is not None:
+            rejects.discard()
+        raise
+    return ScoreSummary(
+        rows_in, writer.rows, rejected, out, rejects.target if rejected and rejects else None
+    )
+
+
+def _kept(keep: tuple[str, ...], batch: pl.DataFrame, numeric: list[str]) -> list[pl.Expr]:
+    """Kept columns as the user had them: numeric inputs read as text are numbers again."""
+    return [
+        pl.col(c).cast(pl.Float64, strict=False)
+        if c in numeric and batch.schema[c] == pl.String
+        else pl.col(c)
+        for c in keep
+    ]
+
+
+def _reject_rows(
+    batch: pl.DataFrame, bad: BadValues, offset: int, numeric: list[str]
+) -> pl.DataFrame:
+    rows = np.flatnonzero(bad.mask)
+    bad_rows = batch[rows.tolist()]
+    reasons = []
+    for i in range(bad_rows.height):
+        cols = []
+        for name in numeric:
+            value = bad_rows.get_column(name)[i]
+            if isinstance(value, str) and value.strip():
+                try:
+                    float(value)
+                except ValueError:
+                    cols.append(name)
+        reasons.append(f"not a number in {', '.join(cols)}")
+    return pl.concat(
+        [
+            pl.DataFrame({"row": (rows + offset + 1).astype(np.int64), "error": reasons}),
+            bad_rows.select(pl.all().cast(pl.String)),
+        ],
+        how="horizontal",
+    )
+
+
+def _decoded(
+    lazy: pl.LazyFrame, inputs: Any, batch_rows: int, name: str
+) -> Iterator[tuple[int, pl.DataFrame, dict[str, np.ndarray], BadValues | None]]:
+    """Batches decoded to tensors in a reader thread, a couple ahead of the consumer."""
+    ahead: queue.Queue[Any] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def produce() -> None:
+        offset = 0
+        try:
+            for batch in _rebatch(lazy.collect_batches(chunk_size=batch_rows), batch_rows):
+                feed, bad = encode(batch, inputs)
+                while not stop.is_set():
+                    try:
+                        ahead.put((offset, batch, feed, bad), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+                offset += batch.height
+            ahead.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            ahead.put(exc)
+
+    thread = threading.Thread(target=produce, name="tabforge-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = ahead.get()
+            if item is _DONE:
+                return
+            if isinstance(item, pl.exceptions.PolarsError):
+                raise DataError(f"cannot read {name}: {str(item).splitlines()[0]}") from item
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def _rebatch(batches: Any, size: int) -> Iterator[pl.DataFrame]:
+    """Exactly ``size`` rows per batch (the streaming engine's chunks vary)."""
+    pending: list[pl.DataFrame] = []
+    count = 0
+    for df in batches:
+        pending.append(df)
+        count += df.height
+        while count >= size:
+            merged = pl.concat(pending, rechunk=True) if len(pending) > 1 else pending[0]
+            yield merged.slice(0, size)
+            rest = merged.slice(size)
+            pending, count = ([rest] if rest.height else []), rest.height
+    if count:
+        yield pl.concat(pending, rechunk=True) if len(pending) > 1 else pending[0]
+
+
+__all__ = ["ScoreSummary", "pa", "score_file"]

@@ -1,0 +1,3 @@
+from tabforge.cli import main
+
+main(prog_name="tabforge")

@@ -1,0 +1,223 @@
+"""``tabforge models ...``: list, show, promote, rollback, delete, diff."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+import msgspec
+from rich.console import Console
+from rich.table import Table
+
+from tabforge.cli import REGISTRY_HELP, main
+from tabforge.config import registry_root
+from tabforge.export.manifest import Manifest
+from tabforge.registry.compat import incompatibilities
+from tabforge.registry.refs import DEFAULT_ALIAS, ModelRef
+from tabforge.registry.store import FilesystemRegistry
+
+registry_option = click.option("--registry", help=REGISTRY_HELP)
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
+
+
+def _store(registry: str | None) -> FilesystemRegistry:
+    return FilesystemRegistry(registry_root(registry))
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _primary(manifest: Manifest) -> tuple[str, Any]:
+    name = manifest.metrics.get("primary", "")
+    return name, manifest.metrics.get("holdout", {}).get(name)
+
+
+@main.group()
+def models() -> None:
+    """Inspect and manage the model registry."""
+
+
+@models.command("list")
+@registry_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_models(registry: str | None, as_json: bool) -> None:
+    """Every model: versions, aliases, task and primary metric of the latest version."""
+    store = _store(registry)
+    rows = []
+    for name in store.names():
+        versions = store.versions(name)
+        latest = store.manifest(ModelRef(name, versions[-1]))
+        metric, value = _primary(latest)
+        rows.append(
+            {
+                "name": name,
+                "versions": versions,
+                "aliases": store.aliases(name),
+                "task": latest.task,
+                "model": latest.estimator.name,
+                "metric": metric,
+                "value": value,
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table()
+    for col in ("name", "versions", "aliases", "task", "latest model", "metric"):
+        table.add_column(col)
+    for r in rows:
+        aliases = ", ".join(f"{a}={v}" for a, v in sorted(r["aliases"].items()))
+        value = "-" if r["value"] is None else f"{r['value']:.4f}"
+        listed = ", ".join(map(str, r["versions"]))
+        table.add_row(r["name"], listed, aliases or "-", r["task"], r["model"],
+                      f"{r['metric']} {value}")  # fmt: skip
+    _console().print(table)
+
+
+@models.command()
+@click.argument("ref")
+@registry_option
+@click.option("--json", "as_json", is_flag=True, help="The whole manifest, plus aliases.")
+def show(ref: str, registry: str | None, as_json: bool) -> None:
+    """One version: manifest, metrics, parity report and aliases."""
+    store = _store(registry)
+    resolved = store.resolve(ref)
+    manifest = store.manifest(resolved)
+    aliases = {a: v for a, v in store.aliases(resolved.name).items()}
+    if as_json:
+        doc = msgspec.to_builtins(manifest) | {"aliases": aliases}
+        click.echo(json.dumps(doc, indent=2))
+        return
+    console = _console()
+    pointing = sorted(a for a, v in aliases.items() if v == resolved.version)
+    console.print(f"{manifest.name}:{manifest.version}  {manifest.estimator.name} "
+                  f"({manifest.task})  created {manifest.created_at}")  # fmt: skip
+    console.print(f"aliases   {', '.join(pointing) or '-'}")
+    console.print(f"numeric   {', '.join(manifest.inputs.numeric) or '-'}")
+    console.print(f"categorical {', '.join(manifest.inputs.categorical) or '-'}")
+    outs = ", ".join(f"{t.name} {t.datatype} {t.shape}" for t in manifest.outputs.tensors)
+    console.print(f"outputs   {outs}")
+    if manifest.outputs.classes is not None:
+        console.print(f"classes   {manifest.outputs.classes}")
+    holdout = manifest.metrics.get("holdout", {})
+    console.print("metrics   " + ", ".join(f"{k} {_num(v)}" for k, v in holdout.items()))
+    p = manifest.parity
+    console.print(
+        f"parity    {p['rows_checked']} rows ({p['adversarial_rows']} adversarial), label "
+        f"agreement {_num(p['label_agreement'])}, max abs diff "
+        + ", ".join(f"{k} {v:.2g}" for k, v in p["max_abs_diff"].items())
+    )
+    console.print(f"data      {manifest.data.source}, {manifest.data.rows} rows, "
+                  f"fingerprint {manifest.data.fingerprint[:16]}")  # fmt: skip
+    console.print(f"sha256    {manifest.model_sha256}")
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+@models.command()
+@click.argument("ref")
+@click.argument("alias")
+@click.option("--force", is_flag=True, help="Promote even if incompatible with production.")
+@registry_option
+@quiet_option
+def promote(ref: str, alias: str, force: bool, registry: str | None, quiet: bool) -> None:
+    """Point ALIAS (production, staging, ...) at the version REF resolves to."""
+    done = _store(registry).promote(ref, alias, force=force)
+    if not quiet:
+        click.echo(f"{done.name}@{alias} -> {done.name}:{done.version}")
+
+
+@models.command()
+@click.argument("name")
+@click.argument("alias")
+@registry_option
+@quiet_option
+def rollback(name: str, alias: str, registry: str | None, quiet: bool) -> None:
+    """Return ALIAS of NAME to the version it pointed at before its latest promotion."""
+    done = _store(registry).rollback(name, alias)
+    if not quiet:
+        click.echo(f"{done.name}@{alias} -> {done.name}:{done.version}")
+
+
+@models.command()
+@click.argument("ref")
+@click.option("--force", is_flag=True, help="Delete even if an alias points at it.")
+@registry_option
+@quiet_option
+def delete(ref: str, force: bool, registry: str | None, quiet: bool) -> None:
+    """Delete one version, given as NAME:VERSION."""
+    done = _store(registry).delete(ref, force=force)
+    if not quiet:
+        click.echo(f"deleted {done}")
+
+
+@models.command()
+@click.argument("ref_a")
+@click.argument("ref_b")
+@registry_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def diff(ref_a: str, ref_b: str, registry: str | None, as_json: bool) -> None:
+    """Schema, outputs and metrics of two versions side by side, and B's compatibility."""
+    store = _store(registry)
+    a, b = store.resolve(ref_a), store.resolve(ref_b)
+    ma, mb = store.manifest(a), store.manifest(b)
+    problems = incompatibilities(ma, mb)
+    rows = _diff_rows(ma, mb)
+    if as_json:
+        doc = {"a": str(a), "b": str(b), "rows": rows}
+        click.echo(json.dumps(doc | {"compatible": not problems, "problems": problems}, indent=2))
+        return
+    table = Table()
+    table.add_column("")
+    table.add_column(f"{a.name}:{a.version}")
+    table.add_column(f"{b.name}:{b.version}")
+    for row in rows:
+        style = None if row["a"] == row["b"] else "bold"
+        table.add_row(row["field"], str(row["a"]), str(row["b"]), style=style)
+    console = _console()
+    console.print(table)
+    if problems:
+        console.print(f"incompatible: {'; '.join(problems)}")
+    else:
+        console.print(f"compatible: {b.name}:{b.version} can replace {a.name}:{a.version}")
+
+
+def _diff_rows(ma: Manifest, mb: Manifest) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = [
+        {"field": "task", "a": ma.task, "b": mb.task},
+        {"field": "model", "a": ma.estimator.name, "b": mb.estimator.name},
+    ]
+    kinds_a = {c: "numeric" for c in ma.inputs.numeric} | {
+        c: "categorical" for c in ma.inputs.categorical
+    }
+    kinds_b = {c: "numeric" for c in mb.inputs.numeric} | {
+        c: "categorical" for c in mb.inputs.categorical
+    }
+    for column in [*kinds_a, *(c for c in kinds_b if c not in kinds_a)]:
+        rows.append(
+            {
+                "field": f"column {column}",
+                "a": kinds_a.get(column, "-"),
+                "b": kinds_b.get(column, "-"),
+            }
+        )
+    for ta, tb in zip(ma.outputs.tensors, mb.outputs.tensors, strict=False):
+        rows.append(
+            {
+                "field": f"output {ta.name}",
+                "a": f"{ta.datatype} {ta.shape}",
+                "b": f"{tb.datatype} {tb.shape}",
+            }
+        )
+    rows.append({"field": "classes", "a": ma.outputs.classes, "b": mb.outputs.classes})
+    ha, hb = ma.metrics.get("holdout", {}), mb.metrics.get("holdout", {})
+    for key in [*ha, *(k for k in hb if k not in ha)]:
+        rows.append({"field": key, "a": _num(ha.get(key)), "b": _num(hb.get(key))})
+    return rows
+
+
+__all__ = ["DEFAULT_ALIAS", "models"]

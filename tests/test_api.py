@@ -1,0 +1,120 @@
+"""tabforge.load(...).predict(...) for every input type; thread-safe; never unpickles."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+
+import pandas as pd
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+import tabforge
+from tabforge.errors import DataError, NotFoundError
+
+
+@pytest.fixture
+def frame(data_dir) -> pl.DataFrame:
+    return pl.read_csv(data_dir / "mixed.csv")
+
+
+def test_every_input_type_gives_identical_predictions(registry, frame):
+    model = tabforge.load("mixed:1", registry=registry)
+    expected = model.predict(frame)
+    assert expected.columns == ["label", "proba_high", "proba_low", "proba_mid"]
+    assert expected.height == frame.height
+    inputs = {
+        "pandas": frame.to_pandas(),
+        "pyarrow": frame.to_arrow(),
+        "dict": frame.to_dict(as_series=False),
+        "records": frame.to_dicts(),
+        "columns only": frame.select(model.schema.columns),
+    }
+    for kind, data in inputs.items():
+        assert_frame_equal(model.predict(data), expected, check_exact=True), kind
+
+
+def test_attributes(registry):
+    model = tabforge.load("mixed", registry=registry)
+    assert str(model.ref) == "mixed:2"
+    assert model.schema.numeric == ("a", "b", "c")
+    assert model.schema.categorical == ("color", "shape")
+    assert model.schema.classes == ["high", "low", "mid"]
+    assert model.manifest.estimator.name == "logistic"
+    assert "mixed:2" in repr(model)
+
+
+def test_missing_values_and_unseen_categories_are_fine(registry):
+    model = tabforge.load("mixed:1", registry=registry)
+    out = model.predict(
+        [
+            {"a": None, "b": None, "c": None, "color": None, "shape": None},
+            {"a": 1.0, "b": 50, "c": 2, "color": "purple", "shape": "star"},
+        ]
+    )
+    assert out.height == 2
+    assert set(out["label"]) <= {"high", "low", "mid"}
+
+
+def test_bad_rows_are_refused_clearly(registry):
+    model = tabforge.load("mixed:1", registry=registry)
+    with pytest.raises(DataError, match="missing required columns: shape"):
+        model.predict({"a": [1.0], "b": [1.0], "c": [1.0], "color": ["red"]})
+    with pytest.raises(DataError, match=r"row 2: column 'b' holds 'lots', not a number"):
+        model.predict({"a": [1, 2], "b": ["3", "lots"], "c": [1, 1], "color": ["red"] * 2,
+                       "shape": ["sq"] * 2})  # fmt: skip
+    with pytest.raises(DataError, match="cannot predict on int"):
+        model.predict(42)
+    with pytest.raises(NotFoundError):
+        tabforge.load("mixed@production", registry=registry)
+
+
+def test_one_model_shared_by_threads(registry, frame):
+    model = tabforge.load("mixed:1", registry=registry)
+    expected = model.predict(frame)
+    chunks = [frame.slice(i, 37) for i in range(0, frame.height, 37)]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(model.predict, chunks * 4))
+    assert_frame_equal(pl.concat(results[: len(chunks)]), expected)
+    for i, result in enumerate(results):
+        assert_frame_equal(result, results[i % len(chunks)])
+
+
+def test_prediction_paths_never_import_pickle_loaders(registry, data_dir, tmp_path):
+    script = textwrap.dedent(f"""
+        import pickle, sys
+        def refuse(*args, **kwargs):
+            raise AssertionError("something unpickled on a prediction path")
+        pickle.load = pickle.loads = pickle.Unpickler = refuse
+        try:
+            import cloudpickle  # pyarrow imports it as its pickler when installed
+            cloudpickle.load = cloudpickle.loads = refuse
+        except ImportError:
+            pass
+        import tabforge
+        model = tabforge.load("mixed:1", registry={str(registry)!r})
+        model.predict({{"a": [1.0], "b": [2.0], "c": [0.0], "color": ["red"], "shape": ["sq"]}})
+        from tabforge.cli import main
+        from click.testing import CliRunner
+        r = CliRunner().invoke(main, ["predict", "mixed:1", {str(data_dir / "mixed.csv")!r},
+                                      "-o", {str(tmp_path / "o.parquet")!r},
+                                      "--registry", {str(registry)!r}])
+        assert r.exit_code == 0, r.output
+        loaded = sorted(m for m in sys.modules if m.split(".")[0] in
+                        ("joblib", "sklearn", "lightgbm", "xgboost", "pandas", "skl2onnx"))
+        print(",".join(loaded))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
+
+
+def test_pandas_is_only_needed_for_pandas_input(registry):
+    model = tabforge.load("mixed:1", registry=registry)
+    out = model.predict(pd.DataFrame({"a": [1.0], "b": [2.0], "c": [0.0], "color": ["red"],
+                                      "shape": [None]}))  # fmt: skip
+    assert out.height == 1
