@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test check lint format typecheck clean
+.PHONY: install demo test check lint format typecheck clean bench-batch
 
 install: $(STAMP)
 
@@ -22,8 +22,8 @@ test: install
 	$(BIN)/python -m pytest -q
 
 lint: install
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 typecheck: install
 	$(BIN)/mypy
@@ -31,8 +31,13 @@ typecheck: install
 check: lint typecheck test
 
 format: install
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+# Batch scoring: 5M rows through tabforge predict vs the onnxruntime ceiling vs pandas +
+# native LightGBM; writes the table into benchmarks/RESULTS.md (about 3 minutes, ~2 GB in /tmp).
+bench-batch: install
+	$(BIN)/python benchmarks/batch_bench.py --rows 5000000 --repeat 2
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -57,6 +57,7 @@ PATHS = ("tabforge", "ceiling", "naive")
 SECTION_HEADING = "## Batch scoring"
 SPEED_TARGET = 0.80  # tabforge rows/s as a fraction of the ceiling's
 RSS_TARGET_MIB = 1024.0
+DEFAULT_TIMEOUT = 3600.0  # seconds per run
 VERSIONED = ("onnxruntime", "lightgbm", "polars", "pyarrow", "pandas", "numpy", "tabforge")
 
 # Spawns argv[1]'s command, times it and reports its own child's peak RSS as one JSON line.
@@ -281,8 +282,11 @@ def measure(
     rss = report["maxrss_kib"] / 1024
     if path == "tabforge":
         return Sample(report["wall"], rss, extra=_check_output(workdir / "out.parquet", args.rows))
-    result = json.loads(stdout.strip().splitlines()[-1])
-    return Sample(result["seconds"], rss, extra=result)
+    try:
+        result = json.loads(stdout.strip().splitlines()[-1])
+        return Sample(float(result["seconds"]), rss, extra=result)
+    except (IndexError, KeyError, ValueError):
+        return Sample(error="no result line on stdout", detail=_tail(stdout + "\n" + stderr))
 
 
 def _check_output(out: Path, rows: int) -> dict[str, Any]:
@@ -292,7 +296,10 @@ def _check_output(out: Path, rows: int) -> dict[str, Any]:
 
     if not out.is_file():
         return {"check": f"no output file at {out}"}
-    pf = pq.ParquetFile(out)
+    try:
+        pf = pq.ParquetFile(out)
+    except Exception as exc:  # the command said it succeeded; say what is wrong with its output
+        return {"check": f"unreadable output {out}: {str(exc).splitlines()[0][:200]}"}
     found: dict[str, Any] = {"out_rows": pf.metadata.num_rows}
     if pf.metadata.num_rows != rows:
         found["check"] = f"output has {pf.metadata.num_rows:,} rows, expected {rows:,}"
@@ -359,7 +366,7 @@ def child_naive(workdir: Path) -> dict[str, Any]:
 
     start = time.perf_counter()
     df = pd.read_parquet(workdir / "big.parquet")
-    proba = model.predict_proba(df[FEATURES])
+    proba: Any = model.predict_proba(df[FEATURES])
     seconds = time.perf_counter() - start
     positive = list(model.classes_).index(POSITIVE)
     return {"seconds": seconds, "rows": len(df), "mean_p": float(proba[:, positive].mean())}
@@ -405,6 +412,12 @@ def _rerun_command(args: argparse.Namespace) -> str:
         "--batch-rows", str(args.batch_rows), "--workdir", str(args.workdir),
         "--repeat", str(args.repeat), "--out", show(args.out),
     ]  # fmt: skip
+    if args.paths != list(PATHS):
+        cmd += ["--paths", ",".join(args.paths)]
+    if args.timeout != DEFAULT_TIMEOUT:
+        cmd += ["--timeout", f"{args.timeout:g}"]
+    if args.tabforge != _default_tabforge():
+        cmd += ["--tabforge", args.tabforge]
     return shlex.join(cmd)
 
 
@@ -428,6 +441,8 @@ def render(
         f"- date: {started.strftime('%Y-%m-%d %H:%M %Z')}",
         f"- machine: {os.cpu_count()} cores (`os.cpu_count()`), {_memory_gib()} GiB RAM, "
         f"{platform.system()} {platform.machine()}, Python {platform.python_version()}",
+        f"- load average (1 min) at start / end: {args.load_start:.2f} / {os.getloadavg()[0]:.2f}"
+        " (other work on the machine skews the numbers; use `--repeat`)",
         f"- versions: {_versions_line()}",
         f"- model: `{MODEL_NAME}:{version_}`; runs per path: {args.repeat} (best rows/s shown, "
         "peak RSS is the maximum over runs)",
@@ -439,7 +454,7 @@ def render(
     for path, s in results.items():
         rss = f"{s.rss_mib:,.0f}" if s.rss_mib is not None else "—"
         if s.seconds is None:
-            lines.append(f"| {path} | failed: {_cell(s.error or '?')} | — | {rss} | — |")
+            lines.append(f"| {path} | failed: {_cell(s.error or '?')} | — | — | — |")
             notes.append(f"{path} failed:\n\n```text\n{s.detail or s.error}\n```")
             continue
         rate = args.rows / s.seconds
@@ -462,11 +477,11 @@ def render(
         speed = "not met (tabforge predict failed)"
         rss_ok = "not met (tabforge predict failed)"
     else:
-        share = (args.rows / tab.seconds) / ceiling_rate if ceiling_rate else None
+        ratio = (args.rows / tab.seconds) / ceiling_rate if ceiling_rate else None
         speed = (
             "not measured (no ceiling)"
-            if share is None
-            else f"{'met' if share >= SPEED_TARGET else 'not met'} ({100 * share:.0f}%)"
+            if ratio is None
+            else f"{'met' if ratio >= SPEED_TARGET else 'not met'} ({100 * ratio:.0f}%)"
         )
         ok = tab.rss_mib is not None and tab.rss_mib < RSS_TARGET_MIB
         rss_ok = f"{'met' if ok else 'not met'} ({tab.rss_mib or 0:,.0f} MiB)"
@@ -550,7 +565,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--repeat", type=int, default=1, help="runs per path; the best is kept")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     ap.add_argument("--paths", default=",".join(PATHS), help="comma-separated subset to run")
-    ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per run")
+    ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per run")
     ap.add_argument("--tabforge", default=_default_tabforge(), help="tabforge executable")
     ap.add_argument("--child", choices=("ceiling", "naive"), help=argparse.SUPPRESS)
     ap.add_argument("--model-dir", type=Path, help=argparse.SUPPRESS)
@@ -581,6 +596,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     started = dt.datetime.now().astimezone()
+    args.load_start = os.getloadavg()[0]
     args.workdir.mkdir(parents=True, exist_ok=True)
     retrain = ensure_data(args.workdir, args.rows)
     version_ = ensure_model(args.workdir, args.tabforge, retrain)
