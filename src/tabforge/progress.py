@@ -11,12 +11,24 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     SpinnerColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.text import Text
 
 Advance = Callable[..., None]  # advance(n=1)
+
+
+class RowsColumn(ProgressColumn):
+    """Rows done and rows per second (no speed until rich has two samples)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.speed
+        rate = f"  {speed:,.0f} rows/s" if speed else ""
+        return Text(f"{task.completed:,.0f} rows{rate}")
 
 
 class Reporter:
@@ -54,11 +66,7 @@ class Reporter:
         columns = [SpinnerColumn(), TextColumn("{task.description}")]
         if total is not None:
             columns += [BarColumn()]
-        columns += [
-            TextColumn("{task.completed:,.0f} rows"),
-            TextColumn("{task.speed:,.0f} rows/s" if True else ""),
-            TimeElapsedColumn(),
-        ]
+        columns += [RowsColumn(), TimeElapsedColumn()]
         with Progress(*columns, console=self.console, transient=True) as bar:
             task = bar.add_task(description, total=total)
             yield lambda n=1: bar.advance(task, n)
