@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager as ContextManager
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -45,31 +46,27 @@ class Reporter:
         if not self.quiet:
             self.console.print(f"note: {text}", highlight=False, markup=False, soft_wrap=True)
 
-    @contextmanager
-    def step(self, description: str, total: int | None = None) -> Iterator[Advance]:
-        if not self.show_progress:
-            yield lambda n=1: None
-            return
-        columns = [SpinnerColumn(), TextColumn("{task.description}")]
-        if total is not None:
-            columns += [BarColumn(), MofNCompleteColumn()]
-        with Progress(*columns, TimeElapsedColumn(), console=self.console, transient=True) as bar:
-            task = bar.add_task(description, total=total)
-            yield lambda n=1: bar.advance(task, n)
+    def step(self, description: str, total: int | None = None) -> ContextManager[Advance]:
+        """A step: spinner, and a bar with done/total when the total is known."""
+        counted: list[ProgressColumn] = [BarColumn(), MofNCompleteColumn()] if total else []
+        return self._bar(description, total, counted)
+
+    def rows(self, description: str, total: int | None = None) -> ContextManager[Advance]:
+        """A bar counting rows, with rows/s."""
+        bar: list[ProgressColumn] = [BarColumn()] if total else []
+        return self._bar(description, total, [*bar, RowsColumn()])
 
     @contextmanager
-    def rows(self, description: str, total: int | None = None) -> Iterator[Advance]:
-        """A bar counting rows, with rows/s."""
+    def _bar(
+        self, description: str, total: int | None, middle: list[ProgressColumn]
+    ) -> Iterator[Advance]:
         if not self.show_progress:
             yield lambda n=1: None
             return
-        columns = [SpinnerColumn(), TextColumn("{task.description}")]
-        if total is not None:
-            columns += [BarColumn()]
-        columns += [RowsColumn(), TimeElapsedColumn()]
-        with Progress(*columns, console=self.console, transient=True) as bar:
-            task = bar.add_task(description, total=total)
-            yield lambda n=1: bar.advance(task, n)
+        columns = [SpinnerColumn(), TextColumn("{task.description}"), *middle, TimeElapsedColumn()]
+        with Progress(*columns, console=self.console, transient=True) as progress:
+            task = progress.add_task(description, total=total)
+            yield lambda n=1: progress.advance(task, n)
 
 
 class SilentReporter(Reporter):
