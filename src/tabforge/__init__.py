@@ -8,7 +8,7 @@ from tabforge.errors import TabforgeError
 
 __version__ = _version("tabforge")
 
-__all__ = ["Model", "ModelSchema", "TabforgeError", "__version__", "load"]
+__all__ = ["Client", "Model", "ModelSchema", "TabforgeError", "__version__", "load"]
 
 
 def __getattr__(name: str) -> object:
@@ -17,4 +17,8 @@ def __getattr__(name: str) -> object:
         from tabforge import api
 
         return getattr(api, name)
+    if name == "Client":
+        from tabforge.client import Client
+
+        return Client
     raise AttributeError(f"module 'tabforge' has no attribute {name!r}")

@@ -53,3 +53,25 @@ class NotFoundError(RegistryError):
     """A model, version or alias does not exist."""
 
     http_status = 404
+
+
+class PayloadTooLarge(TabforgeError):
+    """A request body or row count is over the server's limit."""
+
+    http_status = 413
+
+
+class UnsupportedMediaType(TabforgeError):
+    """A request body in a content type the endpoint does not take."""
+
+    http_status = 415
+
+
+class NotReady(TabforgeError):
+    """The server or a model is not ready to answer yet."""
+
+    http_status = 503
+
+
+class MethodNotAllowed(TabforgeError):
+    http_status = 405

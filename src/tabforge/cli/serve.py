@@ -1,0 +1,54 @@
+"""``tabforge serve``: the inference server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tabforge.cli import REGISTRY_HELP, _split, main
+
+
+@main.command()
+@click.option("--registry", help=REGISTRY_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--models", multiple=True, help="Models to serve (a,b); default: all.")
+@click.option("--workers", default=1, show_default=True, type=int, help="Server processes.")
+@click.option("--threads", default=0, type=int, help="onnxruntime threads per session (0: auto).")
+@click.option("--max-rows", default=100_000, show_default=True, type=int, help="Rows per request.")
+@click.option(
+    "--max-body-mb", default=64.0, show_default=True, type=float, help="Request body limit."
+)
+def serve(
+    registry: str | None,
+    host: str,
+    port: int,
+    models: tuple[str, ...],
+    workers: int,
+    threads: int,
+    max_rows: int,
+    max_body_mb: float,
+) -> None:
+    """Serve registry models over Open Inference Protocol V2 and KServe V1."""
+    from tabforge.config import registry_root
+    from tabforge.errors import ConfigError
+    from tabforge.serve.runner import serve as run
+    from tabforge.serve.settings import ServeSettings
+
+    if workers < 1 or threads < 0 or max_rows < 1 or max_body_mb <= 0:
+        raise ConfigError(
+            "--workers and --max-rows must be at least 1, --threads at least 0, "
+            "--max-body-mb above 0"
+        )
+    settings = ServeSettings(
+        registry=Path(registry_root(registry)),
+        models=_split(models),
+        host=host,
+        port=port,
+        workers=workers,
+        threads=threads,
+        max_rows=max_rows,
+        max_body_bytes=int(max_body_mb * 1024 * 1024),
+    )
+    run(settings)

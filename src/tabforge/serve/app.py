@@ -1,0 +1,288 @@
+"""The ASGI application: Open Inference Protocol V2 and KServe V1 over one set of models.
+
+A plain ASGI callable (no framework on the hot path). Requests are decoded and validated
+on the event loop, onnxruntime runs in worker threads (it releases the GIL), and every
+error leaves through one handler as ``{"error": ...}`` with the error's own status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from tabforge import __version__
+from tabforge.errors import (
+    MethodNotAllowed,
+    NotFoundError,
+    NotReady,
+    PayloadTooLarge,
+    TabforgeError,
+    UnsupportedMediaType,
+)
+from tabforge.runtime.predictor import Predictor
+from tabforge.serve import v1, v2
+from tabforge.serve.metrics import Metrics
+from tabforge.serve.openapi import openapi
+from tabforge.serve.repository import Repository
+from tabforge.serve.settings import ServeSettings
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger("tabforge.serve")
+JSON = [(b"content-type", b"application/json")]
+JSON_TYPES = ("", "application/json")
+
+
+class ClientGone(Exception):
+    """The client disconnected before its request body arrived."""
+
+
+class Context:
+    """What a request turned out to be, for metrics."""
+
+    __slots__ = ("extra_headers", "model", "protocol", "version")
+
+    def __init__(self) -> None:
+        self.model = ""
+        self.version = ""
+        self.protocol = "other"
+        self.extra_headers: list[tuple[bytes, bytes]] = []
+
+
+class App:
+    def __init__(self, settings: ServeSettings) -> None:
+        self.settings = settings
+        self.repo = Repository(settings)
+        self.metrics = Metrics()
+        self.executor = ThreadPoolExecutor(
+            max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="tabforge-infer"
+        )
+        self.openapi = msgspec.json.encode(openapi())
+
+    # -- ASGI --------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        started = time.perf_counter()
+        ctx = Context()
+        try:
+            status, body, content_type = await self._route(scope, receive, ctx)
+        except ClientGone:
+            return
+        except TabforgeError as exc:
+            status, body, content_type = exc.http_status, _error(str(exc)), JSON
+        except Exception:  # a defect: log the traceback, tell the client nothing of it
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            status, body, content_type = 500, _error("internal server error"), JSON
+        headers = [*content_type, *ctx.extra_headers]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        if ctx.protocol != "other":
+            m = self.metrics
+            m.requests.labels(ctx.model, ctx.version, ctx.protocol, str(status)).inc()
+            m.request_seconds.labels(ctx.protocol).observe(time.perf_counter() - started)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                # Load in the background: /v2/health/live answers at once, ready when done.
+                threading.Thread(target=self._load, name="tabforge-load", daemon=True).start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.executor.shutdown(wait=True)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def _load(self) -> None:
+        self.repo.load()
+        self.metrics.models_loaded.set(sum(len(m.versions) for m in self.repo.models.values()))
+        self.metrics.load_failures.set(len(self.repo.failures))
+        log.info("ready: %d model(s), %d failed", len(self.repo.models), len(self.repo.failures))
+
+    # -- routing -----------------------------------------------------------------------
+
+    async def _route(
+        self, scope: Scope, receive: Receive, ctx: Context
+    ) -> tuple[int, bytes, list[Any]]:
+        method = scope["method"]
+        parts = scope["path"].strip("/").split("/")
+        if parts[0] == "v2":
+            ctx.protocol = "v2"
+            return await self._v2(method, parts[1:], scope, receive, ctx)
+        if parts[0] == "v1" and len(parts) == 3 and parts[1] == "models":
+            ctx.protocol = "v1"
+            return await self._v1(method, parts[2], scope, receive, ctx)
+        if parts == ["metrics"]:
+            _only(method, "GET")
+            return 200, self.metrics.render(), [(b"content-type", b"text/plain; version=0.0.4")]
+        if parts == ["openapi.json"]:
+            _only(method, "GET")
+            return 200, self.openapi, JSON
+        raise NotFoundError(f"no such endpoint: {scope['path']}")
+
+    async def _v2(
+        self, method: str, parts: list[str], scope: Scope, receive: Receive, ctx: Context
+    ) -> tuple[int, bytes, list[Any]]:
+        if parts == [""] or parts == []:
+            _only(method, "GET")
+            return 200, _json({"name": "tabforge", "version": __version__, "extensions": []}), JSON
+        if parts[0] == "health" and len(parts) == 2 and parts[1] in ("live", "ready"):
+            _only(method, "GET")
+            if parts[1] == "ready" and not self.repo.ready:
+                raise NotReady("models are still loading")
+            return 200, _json({parts[1]: True}), JSON
+        if parts[0] != "models" or len(parts) < 2:
+            raise NotFoundError(f"no such endpoint: {scope['path']}")
+        name, rest, version = parts[1], parts[2:], None
+        ctx.model = name
+        if rest[:1] == ["versions"]:
+            if len(rest) < 2:
+                raise NotFoundError(f"no such endpoint: {scope['path']}")
+            version, rest = rest[1], rest[2:]
+        if rest == ["infer"]:
+            _only(method, "POST")
+            return await self._v2_infer(name, version, scope, receive, ctx)
+        if rest == ["ready"]:
+            _only(method, "GET")
+            number, _ = self.repo.get(name, version)
+            ctx.version = str(number)
+            return 200, _json({"name": name, "ready": True}), JSON
+        if rest == []:
+            _only(method, "GET")
+            number, predictor = self.repo.get(name, version)
+            ctx.version = str(number)
+            versions = sorted(self.repo.models[name].versions)
+            return 200, _json(v2.metadata(name, versions, predictor.manifest)), JSON
+        raise NotFoundError(f"no such endpoint: {scope['path']}")
+
+    async def _v2_infer(
+        self, name: str, version: str | None, scope: Scope, receive: Receive, ctx: Context
+    ) -> tuple[int, bytes, list[Any]]:
+        number, predictor = self.repo.get(name, version)
+        ctx.version = str(number)
+        _check_json(scope)
+        body = await self._body(scope, receive)
+        request = v2.decode_request(body)
+        manifest = predictor.manifest
+        feed = v2.assemble(request, manifest, max_rows=self.settings.max_rows)
+        outputs = await self._infer(predictor, feed, ctx)
+        result = v2.response(request, name, number, outputs, manifest)
+        return 200, v2.encoder.encode(result), JSON
+
+    async def _v1(
+        self, method: str, part: str, scope: Scope, receive: Receive, ctx: Context
+    ) -> tuple[int, bytes, list[Any]]:
+        name, colon, verb = part.partition(":")
+        ctx.model = name
+        if not colon:
+            _only(method, "GET")
+            number, _ = self.repo.get(name, None)
+            ctx.version = str(number)
+            return 200, _json({"name": name, "ready": True}), JSON
+        if verb != "predict":
+            raise NotFoundError(f"no such endpoint: {scope['path']}")
+        _only(method, "POST")
+        number, predictor = self.repo.get(name, None)
+        ctx.version = str(number)
+        ctx.extra_headers.append((b"x-model-version", str(number).encode()))
+        _check_json(scope)
+        body = await self._body(scope, receive)
+        feed = v1.assemble(body, predictor.manifest, max_rows=self.settings.max_rows)
+        outputs = await self._infer(predictor, feed, ctx)
+        return 200, _json({"predictions": v1.predictions(outputs, predictor.manifest)}), JSON
+
+    # -- helpers -----------------------------------------------------------------------
+
+    async def _body(self, scope: Scope, receive: Receive) -> bytes:
+        limit = self.settings.max_body_bytes
+        declared = _header(scope, b"content-length")
+        if declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(
+                f"request body of {int(declared)} bytes is over the limit of {limit}"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _infer(
+        self, predictor: Predictor, feed: dict[str, np.ndarray], ctx: Context
+    ) -> dict[str, np.ndarray]:
+        queued = time.perf_counter()
+
+        def run() -> tuple[float, float, dict[str, np.ndarray]]:
+            began = time.perf_counter()
+            out = predictor.run(feed)
+            return began, time.perf_counter(), out
+
+        loop = asyncio.get_running_loop()
+        began, ended, outputs = await loop.run_in_executor(self.executor, run)
+        m = self.metrics
+        m.queue_seconds.labels(ctx.model, ctx.version).observe(began - queued)
+        m.inference_seconds.labels(ctx.model, ctx.version).observe(ended - began)
+        m.rows.labels(ctx.model, ctx.version).inc(len(next(iter(feed.values()))))
+        return outputs
+
+
+def _json(value: Any) -> bytes:
+    return msgspec.json.encode(value)
+
+
+def _error(message: str) -> bytes:
+    return msgspec.json.encode({"error": message})
+
+
+def _only(method: str, allowed: str) -> None:
+    if method != allowed and not (allowed == "GET" and method == "HEAD"):
+        raise MethodNotAllowed(f"method {method} not allowed here; use {allowed}")
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
+
+
+def _check_json(scope: Scope) -> None:
+    content_type = _header(scope, b"content-type").split(";")[0].strip().lower()
+    if content_type not in JSON_TYPES:
+        raise UnsupportedMediaType(
+            f"content type {content_type!r} is not supported; send application/json"
+        )
+
+
+def create_app(settings: ServeSettings | None = None) -> App:
+    """The ASGI application; runs under any ASGI server."""
+    return App(settings or ServeSettings())
+
+
+def app_from_env() -> App:
+    """Factory for server workers: settings come from TABFORGE_SERVE_* variables."""
+    return create_app(ServeSettings.from_env())

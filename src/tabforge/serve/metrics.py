@@ -1,0 +1,41 @@
+"""Prometheus metrics, one registry per app."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "tabforge_requests", "Requests by model, version, protocol and status code.",
+            ["model", "version", "protocol", "code"], registry=r,
+        )  # fmt: skip
+        self.request_seconds = Histogram(
+            "tabforge_request_duration_seconds", "Whole request latency.",
+            ["protocol"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.inference_seconds = Histogram(
+            "tabforge_inference_duration_seconds", "onnxruntime run time.",
+            ["model", "version"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.queue_seconds = Histogram(
+            "tabforge_queue_duration_seconds", "Wait between decoding and inference start.",
+            ["model", "version"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.rows = Counter(
+            "tabforge_rows_predicted", "Rows predicted.", ["model", "version"], registry=r
+        )
+        self.models_loaded = Gauge(
+            "tabforge_models_loaded", "Model versions loaded and served.", registry=r
+        )
+        self.load_failures = Gauge(
+            "tabforge_model_load_failures", "Models that failed to load at start-up.", registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,221 @@
+"""The OpenAPI 3 document served at /openapi.json (accurate enough for a schema fuzzer)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tabforge import __version__
+
+ERROR = {"$ref": "#/components/responses/Error"}
+NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+VERSION = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _json(schema: str) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
+
+
+def _get(summary: str, schema: str, params: list[Any], codes: tuple[str, ...]) -> dict[str, Any]:
+    responses: dict[str, Any] = {"200": {"description": "OK", "content": _json(schema)}}
+    responses |= {code: ERROR for code in codes}
+    return {"get": {"summary": summary, "parameters": params, "responses": responses}}
+
+
+def _infer(params: list[Any]) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": "Run inference (Open Inference Protocol V2)",
+            "parameters": params,
+            "requestBody": {"required": True, "content": _json("InferenceRequest")},
+            "responses": {
+                "200": {"description": "Predictions", "content": _json("InferenceResponse")},
+                **{code: ERROR for code in ("400", "404", "413", "415", "503")},
+            },
+        }
+    }
+
+
+def openapi() -> dict[str, Any]:
+    tensor_data = {"type": "array", "items": {}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "tabforge inference server", "version": __version__},
+        "paths": {
+            "/v2/health/live": _get("Liveness", "Health", [], ()),
+            "/v2/health/ready": _get("Readiness", "Health", [], ("503",)),
+            "/v2": _get("Server metadata", "ServerMetadata", [], ()),
+            "/v2/models/{name}": _get("Model metadata", "ModelMetadata", [NAME], ("404", "503")),
+            "/v2/models/{name}/versions/{version}": _get(
+                "Model version metadata", "ModelMetadata", [NAME, VERSION], ("404", "503")
+            ),
+            "/v2/models/{name}/ready": _get("Model readiness", "Ready", [NAME], ("404", "503")),
+            "/v2/models/{name}/versions/{version}/ready": _get(
+                "Model version readiness", "Ready", [NAME, VERSION], ("404", "503")
+            ),
+            "/v2/models/{name}/infer": _infer([NAME]),
+            "/v2/models/{name}/versions/{version}/infer": _infer([NAME, VERSION]),
+            "/v1/models/{name}:predict": {
+                "post": {
+                    "summary": "Predict (KServe V1)",
+                    "parameters": [NAME],
+                    "requestBody": {"required": True, "content": _json("PredictRequest")},
+                    "responses": {
+                        "200": {"description": "Predictions", "content": _json("PredictResponse")},
+                        **{code: ERROR for code in ("400", "404", "413", "415", "503")},
+                    },
+                }
+            },
+            "/v1/models/{name}": _get(
+                "Model readiness (KServe V1)", "Ready", [NAME], ("404", "503")
+            ),
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "responses": {
+                        "200": {
+                            "description": "Metrics in Prometheus text format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+        },
+        "components": {
+            "responses": {"Error": {"description": "Error", "content": _json("Error")}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {"type": "string"}},
+                },
+                "Health": {"type": "object", "additionalProperties": {"type": "boolean"}},
+                "Ready": {
+                    "type": "object",
+                    "required": ["name", "ready"],
+                    "properties": {"name": {"type": "string"}, "ready": {"type": "boolean"}},
+                },
+                "ServerMetadata": {
+                    "type": "object",
+                    "required": ["name", "version", "extensions"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "version": {"type": "string"},
+                        "extensions": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+                "MetadataTensor": {
+                    "type": "object",
+                    "required": ["name", "datatype", "shape"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "datatype": {"type": "string"},
+                        "shape": {"type": "array", "items": {"type": "integer"}},
+                    },
+                },
+                "ModelMetadata": {
+                    "type": "object",
+                    "required": ["name", "platform", "inputs", "outputs"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "versions": {"type": "array", "items": {"type": "string"}},
+                        "platform": {"type": "string"},
+                        "inputs": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/MetadataTensor"},
+                        },
+                        "outputs": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/MetadataTensor"},
+                        },
+                        "parameters": {"type": "object"},
+                    },
+                },
+                "RequestInput": {
+                    "type": "object",
+                    "required": ["name", "shape", "datatype", "data"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+                        "datatype": {
+                            "type": "string",
+                            "enum": [
+                                "BOOL",
+                                "INT8",
+                                "INT16",
+                                "INT32",
+                                "INT64",
+                                "UINT8",
+                                "UINT16",
+                                "UINT32",
+                                "UINT64",
+                                "FP16",
+                                "FP32",
+                                "FP64",
+                                "BYTES",
+                            ],
+                        },
+                        "parameters": {"type": "object"},
+                        "data": tensor_data,
+                    },
+                },
+                "InferenceRequest": {
+                    "type": "object",
+                    "required": ["inputs"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "parameters": {"type": "object"},
+                        "inputs": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/RequestInput"},
+                        },
+                        "outputs": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["name"],
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "parameters": {"type": "object"},
+                                },
+                            },
+                        },
+                    },
+                },
+                "ResponseOutput": {
+                    "type": "object",
+                    "required": ["name", "shape", "datatype", "data"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "datatype": {"type": "string"},
+                        "shape": {"type": "array", "items": {"type": "integer"}},
+                        "data": tensor_data,
+                        "parameters": {"type": "object"},
+                    },
+                },
+                "InferenceResponse": {
+                    "type": "object",
+                    "required": ["model_name", "model_version", "outputs"],
+                    "properties": {
+                        "model_name": {"type": "string"},
+                        "model_version": {"type": "string"},
+                        "id": {"type": "string"},
+                        "parameters": {"type": "object"},
+                        "outputs": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/ResponseOutput"},
+                        },
+                    },
+                },
+                "PredictRequest": {
+                    "type": "object",
+                    "required": ["instances"],
+                    "properties": {"instances": {"type": "array", "items": {"type": "object"}}},
+                },
+                "PredictResponse": {
+                    "type": "object",
+                    "required": ["predictions"],
+                    "properties": {"predictions": {"type": "array", "items": {"type": "object"}}},
+                },
+            },
+        },
+    }

@@ -1,0 +1,64 @@
+"""Server settings: one dataclass, read from TABFORGE_* environment variables by workers."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+ENV_PREFIX = "TABFORGE_SERVE_"
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    registry: Path = Path("models")
+    #: Model names to serve; empty serves every model in the registry.
+    models: tuple[str, ...] = ()
+    #: Bind address; loopback unless told otherwise.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: Server processes sharing the port.
+    workers: int = 1
+    #: onnxruntime intra-op threads per session; 0 = cores / workers.
+    threads: int = 0
+    #: Largest request body accepted (413 above it).
+    max_body_bytes: int = 64 * 1024 * 1024
+    #: Most rows in one request (413 above it).
+    max_rows: int = 100_000
+    #: Seconds a shutdown waits for in-flight requests.
+    shutdown_timeout: float = 30.0
+
+    def session_threads(self) -> int:
+        if self.threads > 0:
+            return self.threads
+        return max(1, (os.cpu_count() or 1) // max(1, self.workers))
+
+    def to_env(self) -> dict[str, str]:
+        out = {}
+        for key, value in asdict(self).items():
+            text = ",".join(value) if isinstance(value, tuple) else str(value)
+            out[ENV_PREFIX + key.upper()] = text
+        return out
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> ServeSettings:
+        env = dict(os.environ if env is None else env)
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is None:
+                continue
+            default = f.default
+            if isinstance(default, tuple):
+                values[f.name] = tuple(v for v in raw.split(",") if v)
+            elif isinstance(default, Path):
+                values[f.name] = Path(raw)
+            elif isinstance(default, bool):
+                values[f.name] = raw.lower() in ("1", "true", "yes")
+            elif isinstance(default, int):
+                values[f.name] = int(raw)
+            elif isinstance(default, float):
+                values[f.name] = float(raw)
+            else:
+                values[f.name] = raw
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,48 @@
+"""KServe V1: ``{"instances": [{column: value, ...}, ...]}`` -> ``{"predictions": [...]}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from tabforge.errors import DataError, PayloadTooLarge
+from tabforge.export.manifest import Manifest
+from tabforge.runtime.codec import encode_strict, to_frame
+from tabforge.serve.v2 import decode_json
+
+
+class PredictRequest(msgspec.Struct):
+    instances: list[dict[str, Any]]
+
+
+_decoder = msgspec.json.Decoder(PredictRequest)
+
+
+def assemble(body: bytes, manifest: Manifest, *, max_rows: int) -> dict[str, np.ndarray]:
+    if not body.strip():
+        raise DataError('empty request body: expected {"instances": [...]}')
+    what = "predict request (instances must be objects keyed by column)"
+    request: PredictRequest = decode_json(body, _decoder, what)
+    if not request.instances:
+        raise DataError("no instances")
+    if len(request.instances) > max_rows:
+        raise PayloadTooLarge(f"{len(request.instances)} instances, over the limit of {max_rows}")
+    return encode_strict(to_frame(request.instances), manifest.inputs)
+
+
+def predictions(outputs: dict[str, np.ndarray], manifest: Manifest) -> list[dict[str, Any]]:
+    if manifest.task == "classification":
+        classes = [str(c) for c in manifest.outputs.classes or []]
+        labels = outputs["label"].tolist()
+        return [
+            {"label": label, "probabilities": dict(zip(classes, row, strict=True))}
+            for label, row in zip(labels, outputs["probabilities"].tolist(), strict=True)
+        ]
+    if manifest.task == "regression":
+        return [{"prediction": v} for v in outputs["prediction"].tolist()]
+    return [
+        {"label": label, "scores": row}
+        for label, row in zip(outputs["label"].tolist(), outputs["scores"].tolist(), strict=True)
+    ]

@@ -1,0 +1,279 @@
+"""Open Inference Protocol (V2) REST: request decoding and response encoding.
+
+Two ways to send rows: the model's own tensors (``numeric`` FP32 [N, k], ``categorical``
+BYTES [N, m]), or one input per column name (MLServer's pandas convention), which is
+assembled into the same tensors by the shared codec.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import msgspec
+import numpy as np
+import polars as pl
+
+from tabforge.errors import DataError, PayloadTooLarge
+from tabforge.export.manifest import Manifest
+from tabforge.runtime.codec import CATEGORICAL_INPUT, NUMERIC_INPUT, encode_strict
+
+NUMPY_TYPES: dict[str, Any] = {
+    "BOOL": np.bool_,
+    "INT8": np.int8,
+    "INT16": np.int16,
+    "INT32": np.int32,
+    "INT64": np.int64,
+    "UINT8": np.uint8,
+    "UINT16": np.uint16,
+    "UINT32": np.uint32,
+    "UINT64": np.uint64,
+    "FP16": np.float16,
+    "FP32": np.float32,
+    "FP64": np.float64,
+    "BYTES": object,
+}
+
+
+class RequestInput(msgspec.Struct, forbid_unknown_fields=False):
+    name: str
+    shape: list[int]
+    datatype: str
+    data: Any = None
+    parameters: dict[str, Any] | None = None
+
+
+class RequestOutput(msgspec.Struct):
+    name: str
+    parameters: dict[str, Any] | None = None
+
+
+class InferenceRequest(msgspec.Struct):
+    inputs: list[RequestInput]
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+    outputs: list[RequestOutput] | None = None
+
+
+class ResponseOutput(msgspec.Struct, omit_defaults=True):
+    name: str
+    shape: list[int]
+    datatype: str
+    data: list[Any]
+    parameters: dict[str, Any] | None = None
+
+
+class InferenceResponse(msgspec.Struct, omit_defaults=True):
+    model_name: str
+    model_version: str
+    outputs: list[ResponseOutput]
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
+_decoder = msgspec.json.Decoder(InferenceRequest)
+encoder = msgspec.json.Encoder()
+
+
+def decode_json(body: bytes, decoder: msgspec.json.Decoder[Any], what: str) -> Any:
+    """Strict and fast first; then the NaN/Infinity tokens real clients send.
+
+    tritonclient (and Python's json.dumps) write a missing float as a bare ``NaN``, which
+    strict JSON forbids; such bodies take the slower standard-library parser.
+    """
+    try:
+        return decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise DataError(f"invalid {what}: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        try:
+            loose = json.loads(body)
+        except (ValueError, RecursionError):
+            raise DataError(f"malformed JSON: {exc}") from exc
+        try:
+            return msgspec.convert(loose, decoder.type)
+        except msgspec.ValidationError as invalid:
+            raise DataError(f"invalid {what}: {invalid}") from invalid
+
+
+def decode_request(body: bytes) -> InferenceRequest:
+    if not body.strip():
+        raise DataError("empty request body: expected a JSON inference request")
+    request: InferenceRequest = decode_json(body, _decoder, "inference request")
+    if not request.inputs:
+        raise DataError("the request has no inputs")
+    names = [i.name for i in request.inputs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise DataError(f"duplicate input names: {', '.join(dupes)}")
+    return request
+
+
+def _flatten(data: Any) -> list[Any]:
+    if not isinstance(data, list):
+        return [data]
+    if data and isinstance(data[0], list):
+        out: list[Any] = []
+        for item in data:
+            out.extend(_flatten(item))
+        return out
+    return data
+
+
+def tensor(inp: RequestInput, *, max_rows: int) -> np.ndarray:
+    """One input as a numpy array of its declared shape and datatype."""
+    dtype = NUMPY_TYPES.get(inp.datatype)
+    if dtype is None:
+        raise DataError(
+            f"input {inp.name!r}: unknown datatype {inp.datatype!r} "
+            f"(use one of {', '.join(NUMPY_TYPES)})"
+        )
+    if not inp.shape or any(d < 0 for d in inp.shape):
+        raise DataError(f"input {inp.name!r}: shape {inp.shape} must have sizes >= 0")
+    if inp.shape[0] > max_rows:
+        raise PayloadTooLarge(
+            f"input {inp.name!r}: {inp.shape[0]} rows, over the limit of {max_rows}"
+        )
+    expected = math.prod(inp.shape)
+    if expected > max_rows * 10_000:
+        raise PayloadTooLarge(f"input {inp.name!r}: shape {inp.shape} is too large")
+    if inp.data is None:
+        raise DataError(f"input {inp.name!r} has no data")
+    values = _flatten(inp.data)
+    if len(values) != expected:
+        raise DataError(
+            f"input {inp.name!r}: shape {inp.shape} needs {expected} values, got {len(values)}"
+        )
+    if dtype is object:
+        bad = next((v for v in values if v is not None and not isinstance(v, str)), None)
+        if bad is not None:
+            raise DataError(f"input {inp.name!r}: BYTES data must be strings, got {bad!r}")
+        return np.array(values, dtype=object).reshape(inp.shape)
+    try:
+        if dtype in (np.float16, np.float32, np.float64):
+            arr = np.array(values, dtype=np.float64)  # null -> NaN (missing)
+        else:
+            arr = np.array(values, dtype=dtype)
+    except (TypeError, ValueError, OverflowError) as exc:
+        sample = next((v for v in values if isinstance(v, (str, list, dict))), None)
+        what = f"{sample!r}" if sample is not None else "a value that does not fit"
+        raise DataError(f"input {inp.name!r}: {inp.datatype} data holds {what}") from exc
+    if arr.dtype.kind == "f" and np.isinf(arr).any():
+        raise DataError(f"input {inp.name!r} holds Infinity; send null or NaN for a missing value")
+    return arr.astype(dtype, copy=False).reshape(inp.shape)
+
+
+def assemble(
+    request: InferenceRequest, manifest: Manifest, *, max_rows: int
+) -> dict[str, np.ndarray]:
+    """The onnxruntime feed, from grouped tensors or from one input per column."""
+    columns = [*manifest.inputs.numeric, *manifest.inputs.categorical]
+    names = [i.name for i in request.inputs]
+    tensor_names = {t.name for t in manifest.inputs.tensors}
+    if all(n in tensor_names and n not in columns for n in names):
+        return _grouped(request, manifest, max_rows=max_rows)
+    unknown = [n for n in names if n not in columns]
+    if unknown:
+        raise DataError(
+            f"unknown input {unknown[0]!r}; send the tensors {sorted(tensor_names)} or one "
+            f"input per column: {', '.join(columns)}"
+        )
+    arrays: dict[str, np.ndarray] = {}
+    rows: set[int] = set()
+    for inp in request.inputs:
+        arr = tensor(inp, max_rows=max_rows)
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]
+        if arr.ndim != 1:
+            raise DataError(f"input {inp.name!r}: a column must have shape [N] or [N, 1]")
+        arrays[inp.name] = arr
+        rows.add(len(arr))
+    if len(rows) > 1:
+        raise DataError(f"inputs disagree on the number of rows: {sorted(rows)}")
+    frame = pl.DataFrame({k: pl.Series(k, v, strict=False) for k, v in arrays.items()})
+    return encode_strict(frame, manifest.inputs)
+
+
+def _grouped(
+    request: InferenceRequest, manifest: Manifest, *, max_rows: int
+) -> dict[str, np.ndarray]:
+    widths = {
+        NUMERIC_INPUT: len(manifest.inputs.numeric),
+        CATEGORICAL_INPUT: len(manifest.inputs.categorical),
+    }
+    feed: dict[str, np.ndarray] = {}
+    for inp in request.inputs:
+        arr = tensor(inp, max_rows=max_rows)
+        width = widths[inp.name]
+        if arr.ndim != 2 or arr.shape[1] != width:
+            raise DataError(
+                f"input {inp.name!r}: shape must be [N, {width}], got {list(arr.shape)}"
+            )
+        if inp.name == NUMERIC_INPUT:
+            if arr.dtype == object:
+                raise DataError("input 'numeric' must be a numeric datatype (FP32), not BYTES")
+            feed[inp.name] = np.ascontiguousarray(arr, dtype=np.float32)
+        else:
+            if arr.dtype != object:
+                raise DataError("input 'categorical' must be BYTES")
+            nulls = np.array([v is None for v in arr.reshape(-1)]).reshape(arr.shape)
+            arr[nulls] = manifest.inputs.missing_text
+            feed[inp.name] = arr
+    missing = [t.name for t in manifest.inputs.tensors if t.name not in feed]
+    if missing:
+        raise DataError(f"missing input tensor {missing[0]!r}")
+    if len({len(v) for v in feed.values()}) > 1:
+        raise DataError("inputs disagree on the number of rows")
+    return feed
+
+
+def response(
+    request: InferenceRequest,
+    name: str,
+    version: int,
+    outputs: dict[str, np.ndarray],
+    manifest: Manifest,
+) -> InferenceResponse:
+    wanted = [o.name for o in request.outputs] if request.outputs else list(outputs)
+    unknown = [w for w in wanted if w not in outputs]
+    if unknown:
+        raise DataError(f"unknown output {unknown[0]!r}; outputs: {', '.join(outputs)}")
+    types = {t.name: t.datatype for t in manifest.outputs.tensors}
+    return InferenceResponse(
+        model_name=name,
+        model_version=str(version),
+        id=request.id,
+        outputs=[
+            ResponseOutput(
+                name=w,
+                shape=list(outputs[w].shape),
+                datatype=types[w],
+                data=outputs[w].reshape(-1).tolist(),
+            )
+            for w in wanted
+        ],
+    )
+
+
+def metadata(name: str, versions: list[int], manifest: Manifest) -> dict[str, Any]:
+    inputs = manifest.inputs
+    return {
+        "name": name,
+        "versions": [str(v) for v in versions],
+        "platform": "onnx_onnxv1",
+        "inputs": [
+            {"name": t.name, "datatype": t.datatype, "shape": t.shape} for t in inputs.tensors
+        ],
+        "outputs": [
+            {"name": t.name, "datatype": t.datatype, "shape": t.shape}
+            for t in manifest.outputs.tensors
+        ],
+        "parameters": {
+            "task": manifest.task,
+            "version": str(manifest.version),
+            "numeric_columns": inputs.numeric,
+            "categorical_columns": inputs.categorical,
+            "classes": manifest.outputs.classes,
+        },
+    }
