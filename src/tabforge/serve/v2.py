@@ -171,14 +171,16 @@ def assemble(
     columns = [*manifest.inputs.numeric, *manifest.inputs.categorical]
     names = [i.name for i in request.inputs]
     tensor_names = {t.name for t in manifest.inputs.tensors}
-    if all(n in tensor_names and n not in columns for n in names):
-        return _grouped(request, manifest, max_rows=max_rows)
-    unknown = [n for n in names if n not in columns]
+    unknown = [n for n in names if n not in columns and n not in tensor_names]
     if unknown:
         raise DataError(
             f"unknown input {unknown[0]!r}; send the tensors {sorted(tensor_names)} or one "
             f"input per column: {', '.join(columns)}"
         )
+    if all(n in tensor_names and n not in columns for n in names):
+        return _grouped(request, manifest, max_rows=max_rows)
+    if any(n in tensor_names and n not in columns for n in names):
+        raise DataError("send either the model's tensors or one input per column, not both")
     arrays: dict[str, np.ndarray] = {}
     rows: set[int] = set()
     for inp in request.inputs:

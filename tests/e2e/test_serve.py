@@ -1,0 +1,239 @@
+"""The server over real HTTP: every endpoint, both protocols, every error code."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import numpy as np
+import polars as pl
+import pytest
+
+import tabforge
+from tests.conftest import mixed_frame
+
+ROWS = mixed_frame(40, seed=9).drop("label", "binary", "value")
+
+
+def grouped(df: pl.DataFrame) -> dict:
+    numeric = df.select("a", "b", "c").to_numpy()
+    categorical = df.select("color", "shape").to_numpy()
+    return {
+        "id": "req-1",
+        "inputs": [
+            {"name": "numeric", "shape": list(numeric.shape), "datatype": "FP32",
+             "data": [[None if np.isnan(v) else float(v) for v in row] for row in numeric]},
+            {"name": "categorical", "shape": list(categorical.shape), "datatype": "BYTES",
+             "data": categorical.reshape(-1).tolist()},
+        ],
+    }  # fmt: skip
+
+
+def per_column(df: pl.DataFrame) -> dict:
+    inputs = []
+    for name in df.columns:
+        s = df[name]
+        if s.dtype.is_numeric():
+            inputs.append(
+                {"name": name, "shape": [s.len()], "datatype": "FP64", "data": s.to_list()}
+            )
+        else:
+            inputs.append(
+                {"name": name, "shape": [s.len(), 1], "datatype": "BYTES", "data": s.to_list()}
+            )
+    return {"inputs": inputs}
+
+
+@pytest.fixture(scope="module")
+def expected(trained_registry):
+    return {v: tabforge.load(f"mixed:{v}", registry=trained_registry).predict(ROWS) for v in (1, 2)}
+
+
+def test_health_and_server_metadata(server):
+    assert httpx.get(server.url + "/v2/health/live").json() == {"live": True}
+    assert httpx.get(server.url + "/v2/health/ready").json() == {"ready": True}
+    meta = httpx.get(server.url + "/v2").json()
+    assert meta["name"] == "tabforge"
+    assert isinstance(meta["extensions"], list)
+
+
+def test_model_metadata_and_readiness(server):
+    meta = httpx.get(server.url + "/v2/models/mixed").json()
+    assert meta["name"] == "mixed"
+    assert meta["versions"] == ["1", "2"]
+    assert meta["platform"] == "onnx_onnxv1"
+    assert meta["inputs"] == [
+        {"name": "numeric", "datatype": "FP32", "shape": [-1, 3]},
+        {"name": "categorical", "datatype": "BYTES", "shape": [-1, 2]},
+    ]
+    assert meta["outputs"] == [
+        {"name": "label", "datatype": "BYTES", "shape": [-1]},
+        {"name": "probabilities", "datatype": "FP32", "shape": [-1, 3]},
+    ]
+    assert meta["parameters"]["version"] == "2"  # latest: no production alias
+    assert (
+        httpx.get(server.url + "/v2/models/mixed/versions/1").json()["parameters"]["version"] == "1"
+    )
+    for path in ("/v2/models/mixed/ready", "/v2/models/mixed/versions/1/ready", "/v1/models/mixed"):
+        r = httpx.get(server.url + path)
+        assert r.status_code == 200
+        assert r.json() == {"name": "mixed", "ready": True}
+
+
+@pytest.mark.parametrize("body", [grouped, per_column], ids=["grouped", "per-column"])
+@pytest.mark.parametrize("version", [1, 2])
+def test_v2_infer_matches_the_python_api(server, expected, body, version):
+    r = httpx.post(f"{server.url}/v2/models/mixed/versions/{version}/infer", json=body(ROWS))
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["model_name"] == "mixed"
+    assert out["model_version"] == str(version)
+    by = {o["name"]: o for o in out["outputs"]}
+    want = expected[version]
+    assert by["label"]["data"] == want["label"].to_list()
+    assert by["label"]["shape"] == [ROWS.height]
+    proba = np.array(by["probabilities"]["data"]).reshape(by["probabilities"]["shape"])
+    np.testing.assert_allclose(proba, want.select(pl.exclude("label")).to_numpy(), atol=1e-6)
+
+
+def test_v2_echoes_id_and_returns_only_requested_outputs(server):
+    body = grouped(ROWS) | {"outputs": [{"name": "label"}]}
+    out = httpx.post(server.url + "/v2/models/mixed/infer", json=body).json()
+    assert out["id"] == "req-1"
+    assert [o["name"] for o in out["outputs"]] == ["label"]
+
+
+def test_v1_predict_matches_the_python_api(server, expected):
+    r = httpx.post(server.url + "/v1/models/mixed:predict", json={"instances": ROWS.to_dicts()})
+    assert r.status_code == 200, r.text
+    assert r.headers["x-model-version"] == "2"
+    predictions = r.json()["predictions"]
+    want = expected[2]
+    assert [p["label"] for p in predictions] == want["label"].to_list()
+    for p, row in zip(predictions, want.iter_rows(named=True), strict=True):
+        for cls in ("high", "low", "mid"):
+            assert p["probabilities"][cls] == pytest.approx(row[f"proba_{cls}"], abs=1e-6)
+
+
+def test_python_client_matches_the_python_api(server, expected):
+    with tabforge.Client(server.url) as client:
+        for data in (ROWS, ROWS.to_pandas(), ROWS.to_dicts(), ROWS.to_dict(as_series=False)):
+            got = client.predict("mixed", data)
+            assert got.columns == expected[2].columns
+            assert got["label"].to_list() == expected[2]["label"].to_list()
+            np.testing.assert_allclose(got.drop("label").to_numpy(),
+                                       expected[2].drop("label").to_numpy(), atol=1e-6)  # fmt: skip
+        assert (
+            client.predict("mixed", ROWS, version="1")["label"].to_list()
+            == expected[1]["label"].to_list()
+        )
+
+
+def nan_body() -> bytes:
+    # What tritonclient and json.dumps send for a missing float: a bare NaN token.
+    return json.dumps({"inputs": [
+        {"name": "numeric", "shape": [1, 3], "datatype": "FP32", "data": [float("nan"), 1.0, None]},
+        {"name": "categorical", "shape": [1, 2], "datatype": "BYTES", "data": [None, "unseen"]},
+    ]}).encode()  # fmt: skip
+
+
+def test_missing_values_nan_and_null_are_accepted(server):
+    r = httpx.post(server.url + "/v2/models/mixed/infer", content=nan_body(),
+                   headers={"content-type": "application/json"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    r = httpx.post(server.url + "/v1/models/mixed:predict",
+                   json={"instances": [{"a": None, "b": None, "c": None, "color": None, "shape": None}]})  # fmt: skip
+    assert r.status_code == 200, r.text
+
+
+def _v2(rows: list[dict]) -> dict:
+    return {"inputs": rows}
+
+
+NUM = {"name": "numeric", "shape": [1, 3], "datatype": "FP32", "data": [1.0, 2.0, 3.0]}
+CAT = {"name": "categorical", "shape": [1, 2], "datatype": "BYTES", "data": ["red", "sq"]}
+INFER = "/v2/models/mixed/infer"
+BAD = [
+    ("malformed json", "POST", INFER, b'{"inputs": [', {}, 400, "malformed JSON"),
+    ("truncated json", "POST", INFER, json.dumps(_v2([NUM, CAT])).encode()[:-5], {}, 400, "malformed"),
+    ("wrong content type", "POST", INFER, json.dumps(_v2([NUM, CAT])).encode(),
+     {"content-type": "text/plain"}, 415, "content type"),
+    ("empty body", "POST", INFER, b"", {}, 400, "empty request body"),
+    ("no inputs", "POST", INFER, b'{"inputs": []}', {}, 400, "no inputs"),
+    ("missing tensor", "POST", INFER, json.dumps(_v2([NUM])).encode(), {}, 400, "missing input tensor 'categorical'"),
+    ("missing column", "POST", INFER, json.dumps(_v2([
+        {"name": "a", "shape": [1], "datatype": "FP32", "data": [1.0]}])).encode(), {}, 400, "missing required columns"),
+    ("unknown input", "POST", INFER, json.dumps(_v2([NUM, CAT, {**CAT, "name": "zzz"}])).encode(), {}, 400, "unknown input 'zzz'"),
+    ("duplicate input", "POST", INFER, json.dumps(_v2([NUM, NUM, CAT])).encode(), {}, 400, "duplicate input names"),
+    ("shape vs data", "POST", INFER, json.dumps(_v2([{**NUM, "shape": [2, 3]}, CAT])).encode(), {}, 400, "needs 6 values, got 3"),
+    ("negative shape", "POST", INFER, json.dumps(_v2([{**NUM, "shape": [-1, 3]}, CAT])).encode(), {}, 400, "sizes >= 0"),
+    ("wrong width", "POST", INFER, json.dumps(_v2([{**NUM, "shape": [3, 1]}, CAT])).encode(), {}, 400, "shape must be [N, 3]"),
+    ("unknown datatype", "POST", INFER, json.dumps(_v2([{**NUM, "datatype": "FLOAT"}, CAT])).encode(), {}, 400, "unknown datatype"),
+    ("text in numeric", "POST", INFER, json.dumps(_v2([{**NUM, "data": [1.0, "x", 3.0]}, CAT])).encode(), {}, 400, "holds 'x'"),
+    ("text in numeric column", "POST", INFER, json.dumps(_v2([
+        {"name": "a", "shape": [1], "datatype": "BYTES", "data": ["lots"]},
+        {"name": "b", "shape": [1], "datatype": "FP32", "data": [1.0]},
+        {"name": "c", "shape": [1], "datatype": "FP32", "data": [1.0]},
+        {"name": "color", "shape": [1], "datatype": "BYTES", "data": ["red"]},
+        {"name": "shape", "shape": [1], "datatype": "BYTES", "data": ["sq"]}])).encode(), {}, 400,
+     "column 'a' holds 'lots'"),
+    ("numbers as BYTES", "POST", INFER, json.dumps(_v2([NUM, {**CAT, "data": [1, 2]}])).encode(), {}, 400, "must be strings"),
+    ("infinity", "POST", INFER, b'{"inputs": [{"name": "numeric", "shape": [1, 3], "datatype": "FP32", '
+     b'"data": [Infinity, 1, 2]}, {"name": "categorical", "shape": [1, 2], "datatype": "BYTES", '
+     b'"data": ["a", "b"]}]}', {}, 400, "Infinity"),
+    ("unknown output", "POST", INFER, json.dumps(_v2([NUM, CAT]) | {"outputs": [{"name": "x"}]}).encode(), {}, 400, "unknown output 'x'"),
+    ("unknown model", "POST", "/v2/models/nope/infer", json.dumps(_v2([NUM, CAT])).encode(), {}, 404, "unknown model 'nope'"),
+    ("unknown version", "POST", "/v2/models/mixed/versions/9/infer", json.dumps(_v2([NUM, CAT])).encode(), {}, 404, "no version '9'"),
+    ("path traversal name", "GET", "/v2/models/..%2F..%2Fetc/ready", b"", {}, 404, "no such endpoint"),
+    ("odd unicode name", "GET", "/v2/models/m%C3%B6del%E2%80%AE/ready", b"", {}, 404, "unknown model"),
+    ("too many rows", "POST", INFER, json.dumps(_v2([{**NUM, "shape": [1001, 3], "data": [1.0] * 3003},
+     {**CAT, "shape": [1001, 2], "data": ["a"] * 2002}])).encode(), {}, 413, "over the limit of 1000"),
+    ("body too large", "POST", INFER, b'{"inputs": [' + b" " * (1024 * 1024 + 10) + b"]}", {}, 413, "over the limit"),
+    ("v1 not records", "POST", "/v1/models/mixed:predict", b'{"instances": [[1, 2, 3]]}', {}, 400, "instances must be objects"),
+    ("v1 text in numeric", "POST", "/v1/models/mixed:predict", json.dumps({"instances": [
+        {"a": "one", "b": 1, "c": 1, "color": "red", "shape": "sq"}]}).encode(), {}, 400, "column 'a' holds 'one'"),
+    ("v1 unknown model", "POST", "/v1/models/nope:predict", b'{"instances": [{}]}', {}, 404, "unknown model"),
+    ("v1 bad verb", "POST", "/v1/models/mixed:explain", b"{}", {}, 404, "no such endpoint"),
+    ("wrong method", "GET", INFER, b"", {}, 405, "use POST"),
+    ("unknown path", "GET", "/v3/whatever", b"", {}, 404, "no such endpoint"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("method", "path", "body", "headers", "status", "words"),
+                         [b[1:] for b in BAD], ids=[b[0] for b in BAD])  # fmt: skip
+def test_bad_requests_get_a_clear_4xx_and_the_server_keeps_answering(
+    server, method, path, body, headers, status, words
+):
+    headers = {"content-type": "application/json"} | headers
+    r = httpx.request(method, server.url + path, content=body, headers=headers)
+    assert r.status_code == status, r.text
+    error = r.json()["error"]
+    assert words in error
+    assert "Traceback" not in r.text
+    ok = httpx.post(server.url + INFER, json=_v2([NUM, CAT]))
+    assert ok.status_code == 200
+
+
+def test_metrics_count_requests_rows_and_latency(server):
+    httpx.post(server.url + INFER, json=grouped(ROWS))
+    httpx.post(server.url + "/v2/models/nope/infer", json=_v2([NUM, CAT]))
+    text = httpx.get(server.url + "/metrics").text
+    assert 'tabforge_requests_total{code="200",model="mixed",protocol="v2",version="2"}' in text
+    assert 'tabforge_requests_total{code="404",model="nope",protocol="v2",version=""}' in text
+    assert 'tabforge_rows_predicted_total{model="mixed",version="2"}' in text
+    for family in ("tabforge_request_duration_seconds_bucket", "tabforge_inference_duration_seconds_bucket",
+                   "tabforge_queue_duration_seconds_bucket", "tabforge_models_loaded 2.0"):  # fmt: skip
+        assert family in text
+
+
+def test_openapi_document_lists_every_endpoint(server):
+    doc = httpx.get(server.url + "/openapi.json").json()
+    assert doc["openapi"].startswith("3.")
+    for path in ("/v2/health/live", "/v2/health/ready", "/v2", "/v2/models/{name}",
+                 "/v2/models/{name}/versions/{version}/infer", "/v1/models/{name}:predict", "/metrics"):  # fmt: skip
+        assert path in doc["paths"]
+
+
+def test_binds_loopback_by_default(server):
+    assert f"Uvicorn running on {server.url}" in server.log.read_text()
+    assert server.url.startswith("http://127.0.0.1:")
