@@ -84,7 +84,7 @@ def test_registry_from_environment(data_dir, tmp_path):
 def test_demo_in_a_real_process(tmp_path):
     exe = Path(sys.executable).parent / "tabforge"
     done = subprocess.run(
-        [str(exe), "demo", "--registry", str(tmp_path / "models")],
+        [str(exe), "demo", "--no-serve", "--registry", str(tmp_path / "models")],
         capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

@@ -81,9 +81,14 @@ class App:
             return
         started = time.perf_counter()
         ctx = Context()
+        counted = scope["path"].startswith(("/v1/", "/v2/"))
+        if counted:
+            self.metrics.in_progress.inc()
         try:
             status, body, content_type = await self._route(scope, receive, ctx)
         except ClientGone:
+            if counted:
+                self.metrics.in_progress.dec()
             return
         except TabforgeError as exc:
             status, body, content_type = exc.http_status, _error(str(exc)), JSON
@@ -91,8 +96,12 @@ class App:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             status, body, content_type = 500, _error("internal server error"), JSON
         headers = [*content_type, *ctx.extra_headers]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        try:
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        finally:
+            if counted:
+                self.metrics.in_progress.dec()
         if ctx.protocol != "other":
             m = self.metrics
             m.requests.labels(ctx.model, ctx.version, ctx.protocol, str(status)).inc()

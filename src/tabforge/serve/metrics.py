@@ -30,6 +30,9 @@ class Metrics:
         self.rows = Counter(
             "tabforge_rows_predicted", "Rows predicted.", ["model", "version"], registry=r
         )
+        self.in_progress = Gauge(
+            "tabforge_requests_in_progress", "V1/V2 requests being handled now.", registry=r
+        )
         self.models_loaded = Gauge(
             "tabforge_models_loaded", "Model versions loaded and served.", registry=r
         )
