@@ -20,6 +20,26 @@ from tabforge.cli import REGISTRY_HELP, _split, main
 @click.option(
     "--max-body-mb", default=64.0, show_default=True, type=float, help="Request body limit."
 )
+@click.option(
+    "--max-batch-rows",
+    default=256,
+    show_default=True,
+    type=int,
+    help="Dynamic batching: most rows per onnxruntime call; 0 turns it off.",
+)
+@click.option(
+    "--max-delay-us",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Dynamic batching: longest wait for a batch to fill.",
+)
+@click.option(
+    "--model-batching",
+    multiple=True,
+    metavar="NAME=ROWS[:DELAY_US]",
+    help="Batching for one model, overriding the two options above.",
+)
 def serve(
     registry: str | None,
     host: str,
@@ -29,6 +49,9 @@ def serve(
     threads: int,
     max_rows: int,
     max_body_mb: float,
+    max_batch_rows: int,
+    max_delay_us: int,
+    model_batching: tuple[str, ...],
 ) -> None:
     """Serve registry models over Open Inference Protocol V2 and KServe V1."""
     from tabforge.config import registry_root
@@ -36,6 +59,13 @@ def serve(
     from tabforge.serve.runner import serve as run
     from tabforge.serve.settings import ServeSettings
 
+    for entry in model_batching:
+        name, eq, spec = entry.partition("=")
+        rows, _, delay = spec.partition(":")
+        if not (name and eq and rows.isdigit() and (not delay or delay.isdigit())):
+            raise ConfigError(f"--model-batching {entry!r}: expected NAME=ROWS[:DELAY_US]")
+    if max_batch_rows < 0 or max_delay_us < 0:
+        raise ConfigError("--max-batch-rows and --max-delay-us must be at least 0")
     if workers < 1 or threads < 0 or max_rows < 1 or max_body_mb <= 0:
         raise ConfigError(
             "--workers and --max-rows must be at least 1, --threads at least 0, "
@@ -50,5 +80,8 @@ def serve(
         threads=threads,
         max_rows=max_rows,
         max_body_bytes=int(max_body_mb * 1024 * 1024),
+        max_batch_rows=max_batch_rows,
+        max_delay_us=max_delay_us,
+        model_batching=model_batching,
     )
     run(settings)

@@ -7,7 +7,6 @@ error leaves through one handler as ``{"error": ...}`` with the error's own stat
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import threading
@@ -21,6 +20,7 @@ import numpy as np
 
 from tabforge import __version__
 from tabforge.errors import (
+    DataError,
     MethodNotAllowed,
     NotFoundError,
     NotReady,
@@ -30,6 +30,7 @@ from tabforge.errors import (
 )
 from tabforge.runtime.predictor import Predictor
 from tabforge.serve import v1, v2
+from tabforge.serve.batching import Batcher, BatchPolicy, BatchStats
 from tabforge.serve.metrics import Metrics
 from tabforge.serve.openapi import openapi
 from tabforge.serve.repository import Repository
@@ -43,6 +44,8 @@ Send = Callable[[Message], Awaitable[None]]
 log = logging.getLogger("tabforge.serve")
 JSON = [(b"content-type", b"application/json")]
 JSON_TYPES = ("", "application/json")
+BINARY_TYPES = ("", "application/json", "application/octet-stream")
+BINARY_HEADER = b"inference-header-content-length"
 
 
 class ClientGone(Exception):
@@ -66,10 +69,12 @@ class App:
         self.settings = settings
         self.repo = Repository(settings)
         self.metrics = Metrics()
+        self.threads = max(2, os.cpu_count() or 2)
         self.executor = ThreadPoolExecutor(
-            max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="tabforge-infer"
+            max_workers=self.threads, thread_name_prefix="tabforge-infer"
         )
         self.openapi = msgspec.json.encode(openapi())
+        self.batchers: dict[tuple[str, int], Batcher] = {}
 
     # -- ASGI --------------------------------------------------------------------------
 
@@ -151,7 +156,12 @@ class App:
     ) -> tuple[int, bytes, list[Any]]:
         if parts == [""] or parts == []:
             _only(method, "GET")
-            return 200, _json({"name": "tabforge", "version": __version__, "extensions": []}), JSON
+            meta = {
+                "name": "tabforge",
+                "version": __version__,
+                "extensions": ["binary_tensor_data"],
+            }
+            return 200, _json(meta), JSON
         if parts[0] == "health" and len(parts) == 2 and parts[1] in ("live", "ready"):
             _only(method, "GET")
             if parts[1] == "ready" and not self.repo.ready:
@@ -186,14 +196,29 @@ class App:
     ) -> tuple[int, bytes, list[Any]]:
         number, predictor = self.repo.get(name, version)
         ctx.version = str(number)
-        _check_json(scope)
+        header_length = _header(scope, BINARY_HEADER)
+        _check_content_type(scope, BINARY_TYPES if header_length else JSON_TYPES)
         body = await self._body(scope, receive)
-        request = v2.decode_request(body)
+        binary = None
+        if header_length:
+            if not header_length.isdigit() or int(header_length) > len(body):
+                raise DataError(
+                    f"Inference-Header-Content-Length {header_length!r} does not fit a body "
+                    f"of {len(body)} bytes"
+                )
+            split = int(header_length)
+            request = v2.decode_request(body[:split])
+            binary = v2.binary_inputs(request, memoryview(body)[split:])
+        else:
+            request = v2.decode_request(body)
         manifest = predictor.manifest
-        feed = v2.assemble(request, manifest, max_rows=self.settings.max_rows)
-        outputs = await self._infer(predictor, feed, ctx)
-        result = v2.response(request, name, number, outputs, manifest)
-        return 200, v2.encoder.encode(result), JSON
+        feed = v2.assemble(request, manifest, max_rows=self.settings.max_rows, binary=binary)
+        outputs = await self._infer(name, number, predictor, feed, ctx)
+        encoded, json_length = v2.response(request, name, number, outputs, manifest)
+        if json_length is None:
+            return 200, encoded, JSON
+        ctx.extra_headers.append((BINARY_HEADER, str(json_length).encode()))
+        return 200, encoded, [(b"content-type", b"application/octet-stream")]
 
     async def _v1(
         self, method: str, part: str, scope: Scope, receive: Receive, ctx: Context
@@ -211,10 +236,10 @@ class App:
         number, predictor = self.repo.get(name, None)
         ctx.version = str(number)
         ctx.extra_headers.append((b"x-model-version", str(number).encode()))
-        _check_json(scope)
+        _check_content_type(scope, JSON_TYPES)
         body = await self._body(scope, receive)
         feed = v1.assemble(body, predictor.manifest, max_rows=self.settings.max_rows)
-        outputs = await self._infer(predictor, feed, ctx)
+        outputs = await self._infer(name, number, predictor, feed, ctx)
         return 200, _json({"predictions": v1.predictions(outputs, predictor.manifest)}), JSON
 
     # -- helpers -----------------------------------------------------------------------
@@ -241,22 +266,43 @@ class App:
                 return b"".join(chunks)
 
     async def _infer(
-        self, predictor: Predictor, feed: dict[str, np.ndarray], ctx: Context
+        self,
+        name: str,
+        version: int,
+        predictor: Predictor,
+        feed: dict[str, np.ndarray],
+        ctx: Context,
     ) -> dict[str, np.ndarray]:
-        queued = time.perf_counter()
-
-        def run() -> tuple[float, float, dict[str, np.ndarray]]:
-            began = time.perf_counter()
-            out = predictor.run(feed)
-            return began, time.perf_counter(), out
-
-        loop = asyncio.get_running_loop()
-        began, ended, outputs = await loop.run_in_executor(self.executor, run)
-        m = self.metrics
-        m.queue_seconds.labels(ctx.model, ctx.version).observe(began - queued)
-        m.inference_seconds.labels(ctx.model, ctx.version).observe(ended - began)
-        m.rows.labels(ctx.model, ctx.version).inc(len(next(iter(feed.values()))))
+        rows = len(next(iter(feed.values())))
+        if rows == 0:
+            return predictor.run(feed)  # nothing to batch or wait for
+        batcher = self.batchers.get((name, version))
+        if batcher is None:
+            batcher = self._batcher(name, version, predictor)
+        outputs = await batcher.submit(feed)
+        self.metrics.rows.labels(ctx.model, ctx.version).inc(rows)
         return outputs
+
+    def _batcher(self, name: str, version: int, predictor: Predictor) -> Batcher:
+        max_rows, delay = self.settings.batch_policy(name)
+        # Off: every request is its own call (no row limit), as many in flight as threads.
+        policy = (
+            BatchPolicy(max_rows, delay) if max_rows > 0 else BatchPolicy(0, 0, slots=self.threads)
+        )
+        m = self.metrics
+        labels = (name, str(version))
+
+        def observe(stats: BatchStats) -> None:
+            m.batch_rows.labels(*labels).observe(stats.rows)
+            m.batch_requests.labels(*labels).observe(stats.requests)
+            m.inference_seconds.labels(*labels).observe(stats.run_seconds)
+            queue = m.queue_seconds.labels(*labels)
+            for seconds in stats.queue_seconds:
+                queue.observe(seconds)
+
+        batcher = Batcher(predictor.run, self.executor, policy, observe)
+        self.batchers[(name, version)] = batcher
+        return batcher
 
 
 def _json(value: Any) -> bytes:
@@ -279,9 +325,9 @@ def _header(scope: Scope, name: bytes) -> str:
     return ""
 
 
-def _check_json(scope: Scope) -> None:
+def _check_content_type(scope: Scope, allowed: tuple[str, ...]) -> None:
     content_type = _header(scope, b"content-type").split(";")[0].strip().lower()
-    if content_type not in JSON_TYPES:
+    if content_type not in allowed:
         raise UnsupportedMediaType(
             f"content type {content_type!r} is not supported; send application/json"
         )

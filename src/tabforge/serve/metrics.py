@@ -27,6 +27,14 @@ class Metrics:
             "tabforge_queue_duration_seconds", "Wait between decoding and inference start.",
             ["model", "version"], buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
+        self.batch_rows = Histogram(
+            "tabforge_batch_rows", "Rows per onnxruntime call.", ["model", "version"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384), registry=r,
+        )  # fmt: skip
+        self.batch_requests = Histogram(
+            "tabforge_batch_requests", "Requests per onnxruntime call.", ["model", "version"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=r,
+        )  # fmt: skip
         self.rows = Counter(
             "tabforge_rows_predicted", "Rows predicted.", ["model", "version"], registry=r
         )

@@ -27,6 +27,21 @@ class ServeSettings:
     max_rows: int = 100_000
     #: Seconds a shutdown waits for in-flight requests.
     shutdown_timeout: float = 30.0
+    #: Dynamic batching: most rows in one onnxruntime call (0 turns batching off).
+    max_batch_rows: int = 256
+    #: Dynamic batching: how long a batch that is not full may wait for more rows.
+    max_delay_us: int = 0
+    #: Per-model batching, "name=max_batch_rows[:max_delay_us]" entries.
+    model_batching: tuple[str, ...] = ()
+
+    def batch_policy(self, model: str) -> tuple[int, int]:
+        """(max_batch_rows, max_delay_us) for a model: its own entry, else the defaults."""
+        for entry in self.model_batching:
+            name, _, spec = entry.partition("=")
+            if name == model:
+                rows, _, delay = spec.partition(":")
+                return int(rows), int(delay or self.max_delay_us)
+        return self.max_batch_rows, self.max_delay_us
 
     def session_threads(self) -> int:
         if self.threads > 0:

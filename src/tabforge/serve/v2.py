@@ -60,7 +60,7 @@ class ResponseOutput(msgspec.Struct, omit_defaults=True):
     name: str
     shape: list[int]
     datatype: str
-    data: list[Any]
+    data: list[Any] | None = None  # absent when the tensor travels as binary
     parameters: dict[str, Any] | None = None
 
 
@@ -121,7 +121,79 @@ def _flatten(data: Any) -> list[Any]:
     return data
 
 
-def tensor(inp: RequestInput, *, max_rows: int) -> np.ndarray:
+LITTLE_ENDIAN: dict[str, str] = {
+    "BOOL": "|b1", "INT8": "|i1", "INT16": "<i2", "INT32": "<i4", "INT64": "<i8",
+    "UINT8": "|u1", "UINT16": "<u2", "UINT32": "<u4", "UINT64": "<u8",
+    "FP16": "<f2", "FP32": "<f4", "FP64": "<f8",
+}  # fmt: skip
+
+
+def binary_inputs(request: InferenceRequest, blob: memoryview) -> dict[str, np.ndarray]:
+    """Inputs sent in the binary section, in request order; views over the body, no copies."""
+    out: dict[str, np.ndarray] = {}
+    offset = 0
+    for inp in request.inputs:
+        size = (inp.parameters or {}).get("binary_data_size")
+        if size is None:
+            continue
+        if not isinstance(size, int) or size < 0:
+            raise DataError(f"input {inp.name!r}: binary_data_size must be a byte count")
+        if offset + size > len(blob):
+            raise DataError(
+                f"input {inp.name!r}: binary_data_size {size} runs past the end of the body "
+                f"({len(blob) - offset} bytes left)"
+            )
+        chunk = blob[offset : offset + size]
+        offset += size
+        _check_shape(inp)
+        count = math.prod(inp.shape)
+        if inp.datatype == "BYTES":
+            out[inp.name] = _bytes_elements(inp.name, chunk, count).reshape(inp.shape)
+            continue
+        dtype = LITTLE_ENDIAN.get(inp.datatype)
+        if dtype is None:
+            raise DataError(f"input {inp.name!r}: unknown datatype {inp.datatype!r}")
+        if size != count * np.dtype(dtype).itemsize:
+            raise DataError(
+                f"input {inp.name!r}: shape {inp.shape} {inp.datatype} needs "
+                f"{count * np.dtype(dtype).itemsize} bytes, binary_data_size is {size}"
+            )
+        out[inp.name] = np.frombuffer(chunk, dtype=dtype).reshape(inp.shape)
+    if offset != len(blob):
+        raise DataError(f"the binary section has {len(blob) - offset} bytes no input claims")
+    return out
+
+
+def _bytes_elements(name: str, chunk: memoryview, count: int) -> np.ndarray:
+    """BYTES in the binary section: each element is a uint32 length then its bytes."""
+    values = []
+    pos = 0
+    raw = bytes(chunk)
+    for _ in range(count):
+        if pos + 4 > len(raw):
+            raise DataError(f"input {name!r}: binary BYTES data ends early")
+        length = int.from_bytes(raw[pos : pos + 4], "little")
+        pos += 4
+        if pos + length > len(raw):
+            raise DataError(f"input {name!r}: binary BYTES element runs past its data")
+        try:
+            values.append(raw[pos : pos + length].decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise DataError(f"input {name!r}: BYTES element is not UTF-8 text") from exc
+        pos += length
+    if pos != len(raw):
+        raise DataError(f"input {name!r}: {len(raw) - pos} bytes left after {count} elements")
+    return np.array(values, dtype=object)
+
+
+def _check_shape(inp: RequestInput) -> None:
+    if not inp.shape or any(d < 0 for d in inp.shape):
+        raise DataError(f"input {inp.name!r}: shape {inp.shape} must have sizes >= 0")
+
+
+def tensor(
+    inp: RequestInput, *, max_rows: int, binary: dict[str, np.ndarray] | None = None
+) -> np.ndarray:
     """One input as a numpy array of its declared shape and datatype."""
     dtype = NUMPY_TYPES.get(inp.datatype)
     if dtype is None:
@@ -129,8 +201,7 @@ def tensor(inp: RequestInput, *, max_rows: int) -> np.ndarray:
             f"input {inp.name!r}: unknown datatype {inp.datatype!r} "
             f"(use one of {', '.join(NUMPY_TYPES)})"
         )
-    if not inp.shape or any(d < 0 for d in inp.shape):
-        raise DataError(f"input {inp.name!r}: shape {inp.shape} must have sizes >= 0")
+    _check_shape(inp)
     if inp.shape[0] > max_rows:
         raise PayloadTooLarge(
             f"input {inp.name!r}: {inp.shape[0]} rows, over the limit of {max_rows}"
@@ -138,34 +209,49 @@ def tensor(inp: RequestInput, *, max_rows: int) -> np.ndarray:
     expected = math.prod(inp.shape)
     if expected > max_rows * 10_000:
         raise PayloadTooLarge(f"input {inp.name!r}: shape {inp.shape} is too large")
+    if binary is not None and inp.name in binary:
+        arr = binary[inp.name]
+        if arr.dtype.kind == "f" and np.isinf(arr).any():
+            raise DataError(f"input {inp.name!r} holds Infinity; send NaN for a missing value")
+        return arr
     if inp.data is None:
         raise DataError(f"input {inp.name!r} has no data")
-    values = _flatten(inp.data)
-    if len(values) != expected:
-        raise DataError(
-            f"input {inp.name!r}: shape {inp.shape} needs {expected} values, got {len(values)}"
-        )
     if dtype is object:
+        values = _flatten(inp.data)
+        _check_count(inp, len(values), expected)
         bad = next((v for v in values if v is not None and not isinstance(v, str)), None)
         if bad is not None:
             raise DataError(f"input {inp.name!r}: BYTES data must be strings, got {bad!r}")
         return np.array(values, dtype=object).reshape(inp.shape)
+    target = np.float32 if dtype in (np.float16, np.float32) else dtype
     try:
-        if dtype in (np.float16, np.float32, np.float64):
-            arr = np.array(values, dtype=np.float64)  # null -> NaN (missing)
-        else:
-            arr = np.array(values, dtype=dtype)
+        # One numpy call over the decoded (possibly nested) lists: no per-element work
+        # in Python; null becomes NaN (missing) for floats.
+        arr = np.array(inp.data, dtype=target)
     except (TypeError, ValueError, OverflowError) as exc:
+        values = _flatten(inp.data)
         sample = next((v for v in values if isinstance(v, (str, list, dict))), None)
+        if sample is None and len(values) != expected:
+            _check_count(inp, len(values), expected)
         what = f"{sample!r}" if sample is not None else "a value that does not fit"
         raise DataError(f"input {inp.name!r}: {inp.datatype} data holds {what}") from exc
+    _check_count(inp, arr.size, expected)
     if arr.dtype.kind == "f" and np.isinf(arr).any():
         raise DataError(f"input {inp.name!r} holds Infinity; send null or NaN for a missing value")
-    return arr.astype(dtype, copy=False).reshape(inp.shape)
+    return arr.reshape(inp.shape)
+
+
+def _check_count(inp: RequestInput, got: int, expected: int) -> None:
+    if got != expected:
+        raise DataError(f"input {inp.name!r}: shape {inp.shape} needs {expected} values, got {got}")
 
 
 def assemble(
-    request: InferenceRequest, manifest: Manifest, *, max_rows: int
+    request: InferenceRequest,
+    manifest: Manifest,
+    *,
+    max_rows: int,
+    binary: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """The onnxruntime feed, from grouped tensors or from one input per column."""
     columns = [*manifest.inputs.numeric, *manifest.inputs.categorical]
@@ -178,13 +264,13 @@ def assemble(
             f"input per column: {', '.join(columns)}"
         )
     if all(n in tensor_names and n not in columns for n in names):
-        return _grouped(request, manifest, max_rows=max_rows)
+        return _grouped(request, manifest, max_rows=max_rows, binary=binary)
     if any(n in tensor_names and n not in columns for n in names):
         raise DataError("send either the model's tensors or one input per column, not both")
     arrays: dict[str, np.ndarray] = {}
     rows: set[int] = set()
     for inp in request.inputs:
-        arr = tensor(inp, max_rows=max_rows)
+        arr = tensor(inp, max_rows=max_rows, binary=binary)
         if arr.ndim == 2 and arr.shape[1] == 1:
             arr = arr[:, 0]
         if arr.ndim != 1:
@@ -198,7 +284,11 @@ def assemble(
 
 
 def _grouped(
-    request: InferenceRequest, manifest: Manifest, *, max_rows: int
+    request: InferenceRequest,
+    manifest: Manifest,
+    *,
+    max_rows: int,
+    binary: dict[str, np.ndarray] | None,
 ) -> dict[str, np.ndarray]:
     widths = {
         NUMERIC_INPUT: len(manifest.inputs.numeric),
@@ -206,7 +296,7 @@ def _grouped(
     }
     feed: dict[str, np.ndarray] = {}
     for inp in request.inputs:
-        arr = tensor(inp, max_rows=max_rows)
+        arr = tensor(inp, max_rows=max_rows, binary=binary)
         width = widths[inp.name]
         if arr.ndim != 2 or arr.shape[1] != width:
             raise DataError(
@@ -220,7 +310,9 @@ def _grouped(
             if arr.dtype != object:
                 raise DataError("input 'categorical' must be BYTES")
             nulls = np.array([v is None for v in arr.reshape(-1)]).reshape(arr.shape)
-            arr[nulls] = manifest.inputs.missing_text
+            if nulls.any():
+                arr = arr.copy()
+                arr[nulls] = manifest.inputs.missing_text
             feed[inp.name] = arr
     missing = [t.name for t in manifest.inputs.tensors if t.name not in feed]
     if missing:
@@ -236,26 +328,53 @@ def response(
     version: int,
     outputs: dict[str, np.ndarray],
     manifest: Manifest,
-) -> InferenceResponse:
+) -> tuple[bytes, int | None]:
+    """The encoded response and, when tensors travel as binary, the JSON header's length."""
     wanted = [o.name for o in request.outputs] if request.outputs else list(outputs)
     unknown = [w for w in wanted if w not in outputs]
     if unknown:
         raise DataError(f"unknown output {unknown[0]!r}; outputs: {', '.join(outputs)}")
+    all_binary = bool((request.parameters or {}).get("binary_data_output"))
+    as_binary = {o.name for o in request.outputs or () if (o.parameters or {}).get("binary_data")}
     types = {t.name: t.datatype for t in manifest.outputs.tensors}
-    return InferenceResponse(
-        model_name=name,
-        model_version=str(version),
-        id=request.id,
-        outputs=[
-            ResponseOutput(
-                name=w,
-                shape=list(outputs[w].shape),
-                datatype=types[w],
-                data=outputs[w].reshape(-1).tolist(),
-            )
-            for w in wanted
-        ],
+    blobs: list[bytes] = []
+    encoded = []
+    for w in wanted:
+        arr = outputs[w]
+        datatype = types[w]
+        if all_binary or w in as_binary:
+            blob = _binary_tensor(arr, datatype)
+            blobs.append(blob)
+            encoded.append(
+                ResponseOutput(
+                    name=w, shape=list(arr.shape), datatype=datatype,
+                    parameters={"binary_data_size": len(blob)},
+                )
+            )  # fmt: skip
+        else:
+            encoded.append(
+                ResponseOutput(name=w, shape=list(arr.shape), datatype=datatype,
+                               data=arr.reshape(-1).tolist())
+            )  # fmt: skip
+    head = encoder.encode(
+        InferenceResponse(
+            model_name=name, model_version=str(version), id=request.id, outputs=encoded
+        )
     )
+    if not blobs:
+        return head, None
+    return b"".join([head, *blobs]), len(head)
+
+
+def _binary_tensor(arr: np.ndarray, datatype: str) -> bytes:
+    if datatype == "BYTES":
+        parts = []
+        for value in arr.reshape(-1).tolist():
+            data = str(value).encode()
+            parts.append(len(data).to_bytes(4, "little"))
+            parts.append(data)
+        return b"".join(parts)
+    return np.ascontiguousarray(arr, dtype=LITTLE_ENDIAN[datatype]).tobytes()
 
 
 def metadata(name: str, versions: list[int], manifest: Manifest) -> dict[str, Any]:
