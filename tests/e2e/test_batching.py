@@ -1,0 +1,238 @@
+"""Batching and binary tensors: correctness only (no timings)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import struct
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import numpy as np
+import polars as pl
+import pytest
+import tritonclient.http as httpclient
+
+import tabforge
+from tabforge.serve.batching import Batcher, BatchPolicy
+from tests.conftest import mixed_frame
+from tests.e2e.server import running
+
+ROWS = mixed_frame(240, seed=11).drop("label", "binary", "value")
+
+
+def grouped_json(df: pl.DataFrame) -> dict:
+    numeric = df.select("a", "b", "c").to_numpy()
+    return {"inputs": [
+        {"name": "numeric", "shape": [df.height, 3], "datatype": "FP32",
+         "data": [None if np.isnan(v) else float(v) for v in numeric.reshape(-1)]},
+        {"name": "categorical", "shape": [df.height, 2], "datatype": "BYTES",
+         "data": df.select("color", "shape").fill_null("").to_numpy().reshape(-1).tolist()},
+    ]}  # fmt: skip
+
+
+def binary_body(df: pl.DataFrame, outputs_binary: bool) -> tuple[bytes, dict]:
+    numeric = df.select("a", "b", "c").to_numpy().astype("<f4")
+    strings = df.select("color", "shape").fill_null("").to_numpy().reshape(-1)
+    text = b"".join(struct.pack("<I", len(s.encode())) + s.encode() for s in strings)
+    head = {
+        "inputs": [
+            {"name": "numeric", "shape": [df.height, 3], "datatype": "FP32",
+             "parameters": {"binary_data_size": numeric.nbytes}},
+            {"name": "categorical", "shape": [df.height, 2], "datatype": "BYTES",
+             "parameters": {"binary_data_size": len(text)}},
+        ],
+        "outputs": [{"name": "label", "parameters": {"binary_data": outputs_binary}},
+                    {"name": "probabilities", "parameters": {"binary_data": outputs_binary}}],
+    }  # fmt: skip
+    header = json.dumps(head).encode()
+    return header + numeric.tobytes() + text, {
+        "Inference-Header-Content-Length": str(len(header)),
+        "Content-Type": "application/octet-stream",
+    }
+
+
+def parse_binary_response(r: httpx.Response) -> dict[str, np.ndarray]:
+    split = int(r.headers["inference-header-content-length"])
+    head = json.loads(r.content[:split])
+    blob = r.content[split:]
+    out, pos = {}, 0
+    for o in head["outputs"]:
+        size = o["parameters"]["binary_data_size"]
+        chunk = blob[pos : pos + size]
+        pos += size
+        if o["datatype"] == "BYTES":
+            values, i = [], 0
+            while i < len(chunk):
+                (n,) = struct.unpack_from("<I", chunk, i)
+                values.append(chunk[i + 4 : i + 4 + n].decode())
+                i += 4 + n
+            out[o["name"]] = np.array(values, dtype=object)
+        else:
+            out[o["name"]] = np.frombuffer(chunk, dtype="<f4").reshape(o["shape"])
+    assert pos == len(blob)
+    return out
+
+
+@pytest.fixture(scope="module")
+def batching_server(trained_registry, tmp_path_factory):
+    # A 20 ms fill delay makes concurrent requests share calls for certain.
+    with running(trained_registry, tmp_path_factory.mktemp("b"), "--max-batch-rows", "64",
+                 "--max-delay-us", "20000") as server:  # fmt: skip
+        yield server
+
+
+def test_batched_results_equal_unbatched_row_for_row(batching_server, trained_registry):
+    expected = tabforge.load("mixed:2", registry=trained_registry).predict(ROWS)
+    sizes = [1, 3, 2, 5, 1, 4] * 12  # uneven requests, 216 rows
+    starts = np.cumsum([0, *sizes[:-1]])
+
+    def call(i: int) -> tuple[int, dict]:
+        chunk = ROWS.slice(int(starts[i]), sizes[i])
+        r = httpx.post(
+            batching_server.url + "/v2/models/mixed/infer", json=grouped_json(chunk), timeout=60
+        )
+        assert r.status_code == 200, r.text
+        return i, r.json()
+
+    with ThreadPoolExecutor(24) as pool:
+        answers = dict(pool.map(call, range(len(sizes))))
+    for i, answer in answers.items():
+        want = expected.slice(int(starts[i]), sizes[i])
+        by = {o["name"]: o for o in answer["outputs"]}
+        assert by["label"]["data"] == want["label"].to_list()
+        proba = np.array(by["probabilities"]["data"]).reshape(sizes[i], 3)
+        np.testing.assert_allclose(proba, want.drop("label").to_numpy(), atol=1e-6)
+    metrics = httpx.get(batching_server.url + "/metrics").text
+    count = float(
+        re.search(r'tabforge_batch_requests_count\{model="mixed",version="2"\} (\S+)', metrics)[1]
+    )
+    total = float(
+        re.search(r'tabforge_batch_requests_sum\{model="mixed",version="2"\} (\S+)', metrics)[1]
+    )
+    assert total > count, "no call carried more than one request: batching did not happen"
+
+
+def test_a_failing_request_does_not_affect_its_batch_mates(batching_server, trained_registry):
+    expected = tabforge.load("mixed:2", registry=trained_registry).predict(ROWS.head(20))
+    bad = grouped_json(ROWS.head(2))
+    bad["inputs"][0]["data"][1] = "not a number"
+
+    def call(i: int) -> tuple[int, httpx.Response]:
+        body = bad if i % 3 == 0 else grouped_json(ROWS.slice(i, 1))
+        return i, httpx.post(batching_server.url + "/v2/models/mixed/infer", json=body, timeout=60)
+
+    with ThreadPoolExecutor(20) as pool:
+        results = dict(pool.map(call, range(20)))
+    for i, r in results.items():
+        if i % 3 == 0:
+            assert r.status_code == 400
+            assert "holds 'not a number'" in r.json()["error"]
+        else:
+            assert r.status_code == 200
+            label = next(o for o in r.json()["outputs"] if o["name"] == "label")["data"]
+            assert label == [expected["label"][i]]
+
+
+def test_a_batch_whose_run_fails_retries_its_requests_alone():
+    """A run that raises for one request's rows fails that request only."""
+
+    def run(feed):
+        x = feed["numeric"]
+        if (x == -999).any():
+            raise ValueError("poisoned row")
+        return {"double": x * 2}
+
+    async def scenario():
+        with ThreadPoolExecutor(2) as pool:
+            batcher = Batcher(
+                run, pool, BatchPolicy(max_batch_rows=64, max_delay_us=50_000, slots=1)
+            )
+            feeds = [{"numeric": np.full((2, 1), float(i), dtype=np.float32)} for i in range(6)]
+            feeds[3] = {"numeric": np.full((2, 1), -999.0, dtype=np.float32)}
+            return await asyncio.gather(*(batcher.submit(f) for f in feeds), return_exceptions=True)
+
+    results = asyncio.run(scenario())
+    for i, result in enumerate(results):
+        if i == 3:
+            assert isinstance(result, ValueError)
+        else:
+            np.testing.assert_array_equal(result["double"], np.full((2, 1), 2.0 * i))
+
+
+@pytest.mark.parametrize("outputs_binary", [True, False])
+def test_binary_and_json_requests_give_identical_outputs(server, outputs_binary):
+    chunk = ROWS.head(50)
+    as_json = httpx.post(server.url + "/v2/models/mixed/infer", json=grouped_json(chunk)).json()
+    json_out = {o["name"]: o["data"] for o in as_json["outputs"]}
+    body, headers = binary_body(chunk, outputs_binary)
+    r = httpx.post(server.url + "/v2/models/mixed/infer", content=body, headers=headers)
+    assert r.status_code == 200, r.text
+    if outputs_binary:
+        got = parse_binary_response(r)
+        assert got["label"].tolist() == json_out["label"]
+        np.testing.assert_array_equal(got["probabilities"].reshape(-1),
+                                      np.array(json_out["probabilities"], dtype=np.float32))  # fmt: skip
+    else:
+        assert "inference-header-content-length" not in r.headers
+        assert {o["name"]: o["data"] for o in r.json()["outputs"]} == json_out
+
+
+def test_server_advertises_binary_tensor_data(server):
+    assert "binary_tensor_data" in httpx.get(server.url + "/v2").json()["extensions"]
+
+
+LYING = [
+    ("header length past the body", "999999", None, "does not fit"),
+    ("size past the end", None, 10_000, "runs past the end"),
+    ("size off by one", None, -1, "needs 600 bytes"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("header", "size", "words"), [c[1:] for c in LYING], ids=[c[0] for c in LYING]
+)
+def test_binary_requests_whose_lengths_lie_are_400(server, header, size, words):
+    chunk = ROWS.head(50)
+    body, headers = binary_body(chunk, True)
+    if header is not None:
+        headers["Inference-Header-Content-Length"] = header
+    if size is not None:
+        split = int(headers["Inference-Header-Content-Length"])
+        head = json.loads(body[:split])
+        head["inputs"][0]["parameters"]["binary_data_size"] = 600 + size if size < 0 else size
+        new_head = json.dumps(head).encode()
+        body = new_head + body[split:]
+        headers["Inference-Header-Content-Length"] = str(len(new_head))
+    r = httpx.post(server.url + "/v2/models/mixed/infer", content=body, headers=headers)
+    assert r.status_code == 400
+    assert words in r.json()["error"]
+    assert (
+        httpx.post(server.url + "/v2/models/mixed/infer", json=grouped_json(chunk)).status_code
+        == 200
+    )
+
+
+def test_tritonclient_binary_mode(server, trained_registry):
+    client = httpclient.InferenceServerClient(server.url.removeprefix("http://"))
+    chunk = ROWS.head(30)
+    numeric = chunk.select("a", "b", "c").to_numpy().astype(np.float32)
+    categorical = chunk.select("color", "shape").fill_null("").to_numpy().astype(object)
+    a = httpclient.InferInput("numeric", list(numeric.shape), "FP32")
+    a.set_data_from_numpy(numeric, binary_data=True)
+    b = httpclient.InferInput("categorical", list(categorical.shape), "BYTES")
+    b.set_data_from_numpy(categorical, binary_data=True)
+    outputs = [httpclient.InferRequestedOutput("label", binary_data=True),
+               httpclient.InferRequestedOutput("probabilities", binary_data=True)]  # fmt: skip
+    result = client.infer("mixed", [a, b], outputs=outputs)
+    expected = tabforge.load("mixed:2", registry=trained_registry).predict(chunk)
+    labels = [x.decode() if isinstance(x, bytes) else x for x in result.as_numpy("label")]
+    assert labels == expected["label"].to_list()
+    np.testing.assert_allclose(
+        result.as_numpy("probabilities"), expected.drop("label").to_numpy(), atol=1e-6
+    )
+    # No outputs named: tritonclient asks for every output in binary.
+    everything = client.infer("mixed", [a, b])
+    assert everything.as_numpy("probabilities").shape == (30, 3)
+    client.close()
