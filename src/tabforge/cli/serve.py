@@ -15,7 +15,7 @@ from tabforge.cli import REGISTRY_HELP, _split, main
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--models", multiple=True, help="Models to serve (a,b); default: all.")
 @click.option("--workers", default=1, show_default=True, type=int, help="Server processes.")
-@click.option("--threads", default=0, type=int, help="onnxruntime threads per session (0: auto).")
+@click.option("--threads", default=0, type=int, help="onnxruntime threads per call (0: 1).")
 @click.option("--max-rows", default=100_000, show_default=True, type=int, help="Rows per request.")
 @click.option(
     "--max-body-mb", default=64.0, show_default=True, type=float, help="Request body limit."

@@ -17,7 +17,9 @@ from tabforge.runtime.codec import encode_strict
 class Predictor:
     """Created once per version; ``session.run`` is thread-safe, so share it."""
 
-    def __init__(self, model: bytes, manifest: mf.Manifest, *, threads: int = 0) -> None:
+    def __init__(
+        self, model: bytes, manifest: mf.Manifest, *, threads: int = 0, spin: bool = True
+    ) -> None:
         if sha256_bytes(model) != manifest.model_sha256:
             raise RegistryError(
                 f"{manifest.name}:{manifest.version}: model.onnx does not match the sha256 "
@@ -26,6 +28,10 @@ class Predictor:
         options = ort.SessionOptions()
         options.log_severity_level = 3
         options.intra_op_num_threads = threads
+        if not spin:
+            # A server's calls are short and its event loop needs the CPU: idle pool
+            # threads must sleep, not spin-wait for the next call.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.manifest = manifest
         try:
             self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])

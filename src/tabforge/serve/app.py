@@ -8,7 +8,6 @@ error leaves through one handler as ``{"error": ...}`` with the error's own stat
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -69,7 +68,9 @@ class App:
         self.settings = settings
         self.repo = Repository(settings)
         self.metrics = Metrics()
-        self.threads = max(2, os.cpu_count() or 2)
+        # Single-row calls gain nothing from intra-op threads, so a worker runs several
+        # one-thread calls at once instead (workers x calls x threads = cores).
+        self.threads = settings.concurrent_calls()
         self.executor = ThreadPoolExecutor(
             max_workers=self.threads, thread_name_prefix="tabforge-infer"
         )
@@ -285,10 +286,8 @@ class App:
 
     def _batcher(self, name: str, version: int, predictor: Predictor) -> Batcher:
         max_rows, delay = self.settings.batch_policy(name)
-        # Off: every request is its own call (no row limit), as many in flight as threads.
-        policy = (
-            BatchPolicy(max_rows, delay) if max_rows > 0 else BatchPolicy(0, 0, slots=self.threads)
-        )
+        # Off (0 rows): every request is its own call, as many in flight as slots.
+        policy = BatchPolicy(max(0, max_rows), delay, slots=self.threads)
         m = self.metrics
         labels = (name, str(version))
 

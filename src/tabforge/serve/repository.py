@@ -42,7 +42,9 @@ class Repository:
                 served = ServedModel(name)
                 for version in store.versions(name):
                     _, model, manifest = store.load(f"{name}:{version}")
-                    served.versions[version] = Predictor(model, manifest, threads=threads)
+                    served.versions[version] = Predictor(
+                        model, manifest, threads=threads, spin=False
+                    )
                 if not served.versions:
                     raise NotFoundError(f"unknown model {name!r} in registry {store.root}")
                 default = store.resolve(name)

@@ -19,7 +19,7 @@ class ServeSettings:
     port: int = 8000
     #: Server processes sharing the port.
     workers: int = 1
-    #: onnxruntime intra-op threads per session; 0 = cores / workers.
+    #: onnxruntime intra-op threads per call; 0 = 1 (parallelism comes from concurrent calls).
     threads: int = 0
     #: Largest request body accepted (413 above it).
     max_body_bytes: int = 64 * 1024 * 1024
@@ -44,9 +44,13 @@ class ServeSettings:
         return self.max_batch_rows, self.max_delay_us
 
     def session_threads(self) -> int:
-        if self.threads > 0:
-            return self.threads
-        return max(1, (os.cpu_count() or 1) // max(1, self.workers))
+        """Intra-op threads per onnxruntime call."""
+        return self.threads if self.threads > 0 else 1
+
+    def concurrent_calls(self) -> int:
+        """onnxruntime calls in flight per worker: workers x calls x threads = cores."""
+        cores = os.cpu_count() or 1
+        return max(1, cores // (max(1, self.workers) * self.session_threads()))
 
     def to_env(self) -> dict[str, str]:
         out = {}
