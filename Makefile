@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test check lint format typecheck clean bench-batch
+.PHONY: install demo test check lint format typecheck clean bench bench-batch
 
 install: $(STAMP)
 
@@ -33,6 +33,12 @@ check: lint typecheck test
 format: install
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
+
+# Serving: tabforge vs MLServer (installed into its own venv by the script) vs FastAPI +
+# LightGBM, driven by wrk on loopback; writes the table into benchmarks/RESULTS.md.
+bench: install
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python benchmarks/serve_bench.py
 
 # Batch scoring: 5M rows through tabforge predict vs the onnxruntime ceiling vs pandas +
 # native LightGBM; writes the table into benchmarks/RESULTS.md (about 3 minutes, ~2 GB in /tmp).

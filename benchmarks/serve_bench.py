@@ -14,21 +14,22 @@ Steps:
    ``LGBMClassifier(n_estimators=200)`` fitted on the same rows is saved as a LightGBM text
    model at ``<workdir>/native/model.txt`` for the two native peers.
 3. Peers, each its own server process on a free 127.0.0.1 port with the same worker count:
-   tabforge (default flags, then batching off and on if ``tabforge serve`` has
-   ``--max-batch-rows``), MLServer 1.7 with its LightGBM runtime (own venv,
+   tabforge (default flags; then batching off and on, if ``tabforge serve`` has
+   ``--max-batch-rows``), MLServer 1.7 with its LightGBM runtime (own venv
    ``<workdir>/mlserver-venv``) and FastAPI + native LightGBM
-   (``benchmarks/serve_bench/fastapi_app.py``, own venv, ``<workdir>/fastapi-venv``). The venvs
-   are created and installed by this script on first use. The ceiling is onnxruntime in a child
-   process calling ``session.run`` on ``lgbm``'s model.onnx.
-4. Load from wrk (``benchmarks/serve_bench/post.lua`` sends one prepared body file per run),
-   each run bounded by ``--duration``. Every peer is validated first (status 200, sane output,
-   probabilities equal to the ceiling's or the native model's for the same row).
+   (``benchmarks/serve_bench/fastapi_app.py``, own venv ``<workdir>/fastapi-venv``). Both venvs
+   are created and installed here on first use. The ceiling is onnxruntime in a child process
+   calling ``session.run`` on ``lgbm``'s model.onnx.
+4. Load from wrk (``benchmarks/serve_bench/post.lua`` sends one prepared body file), each run
+   bounded by ``--duration``. Every server is checked first: status 200 and probabilities equal
+   (within 1e-5) to in-process onnxruntime's or native LightGBM's for the same rows.
 5. A markdown table with the targets, printed and written as the ``## Serving`` section of
    ``--out`` (other sections are kept).
 
-Every server is started in its own session and its whole process group is killed at the end,
-also on errors and Ctrl-C. A peer that fails to install or start is reported as failed and the
-others still run.
+Every server is started in its own session and its process group is killed at the end, also on
+errors, Ctrl-C and SIGTERM. A peer that fails to install or start is reported as failed and the
+others still run. The machine is shared: each run also records how much CPU other processes
+used meanwhile ("others' CPU"), so a disturbed run can be told from a slow server.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -49,6 +51,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -57,7 +60,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 HELPERS = Path(__file__).resolve().parent / "serve_bench"
 LUA_SCRIPT = HELPERS / "post.lua"
-FASTAPI_APP = HELPERS / "fastapi_app.py"
 
 FEATURES = [f"f{i:02d}" for i in range(30)]
 TARGET = "y"
@@ -69,19 +71,20 @@ BATCH = 1_000  # rows per request in the batch scenarios
 SECTION_HEADING = "## Serving"
 PEERS = ("tabforge", "mlserver", "fastapi", "ceiling")
 
-MLSERVER_SPEC = ["mlserver==1.7.*", "mlserver-lightgbm==1.7.*"]
-MLSERVER_FALLBACK = ["mlserver", "mlserver-lightgbm"]
-FASTAPI_SPEC = ["fastapi", "uvicorn", "uvloop", "httptools", "numpy"]  # + lightgbm, pinned below
+MLSERVER_SPECS = [
+    ["mlserver==1.7.*", "mlserver-lightgbm==1.7.*"],
+    ["mlserver", "mlserver-lightgbm"],
+]
+FASTAPI_SPEC = ["fastapi", "uvicorn", "uvloop", "httptools", "numpy"]  # + lightgbm, see below
 
 INSTALL_TIMEOUT = 1200.0  # seconds per pip install
 START_TIMEOUT = 180.0  # seconds for a server to answer ready
 AGREE = 1e-5  # |P(server) - P(reference)| allowed for the same row
+NOISY = 10.0  # others' CPU (% of one core) above which a run is flagged as disturbed
 
-# Targets (see the brief in README/RESULTS): single-row speed vs MLServer, binary batches vs the
-# ceiling, and micro-batching never slower (within the noise band) and a gain on logreg.
-SPEEDUP_TARGET = 8.0
+SPEEDUP_TARGET = 8.0  # tabforge single-row c=16 req/s over MLServer's
 P99_TARGET_MS = 5.0
-CEILING_SHARE_TARGET = 0.60
+CEILING_SHARE_TARGET = 0.60  # tabforge 1,000-row binary rows/s over the ceiling's
 NOISE = 0.03  # batching on may be this much below off and still count as "not slower"
 GAIN = 0.05  # batching on must beat off by this much on logreg to count as a gain
 
@@ -91,7 +94,7 @@ GAIN = 0.05  # batching on must beat off by this much on logreg to count as a ga
 
 
 class Processes:
-    """Servers and installers started in their own sessions; ``kill_all`` ends their groups."""
+    """Servers and installers, each in its own session; ``kill_all`` ends their groups."""
 
     def __init__(self) -> None:
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -134,14 +137,14 @@ class Processes:
         cwd: Path | None = None,
         env: dict[str, str] | None = None,
     ) -> tuple[int | None, str]:
-        """Run to completion within ``timeout``; (exit code or None on time-out, output)."""
+        """Run to completion within ``timeout``: (exit code, or None on time-out; output)."""
         proc = self.start(cmd, log, cwd=cwd, env=env)
         try:
             code: int | None = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             code = None
         self.stop(proc, grace=5.0)
-        return code, log.read_text(errors="replace")
+        return code, _read(log)
 
     def kill_all(self) -> None:
         for proc in list(self.procs):
@@ -158,25 +161,61 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants, from /proc/<pid>/task/*/children."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        if p in out:
+            continue
+        out.append(p)
+        for children in Path(f"/proc/{p}/task").glob("*/children"):
+            with contextlib.suppress(OSError, ValueError):
+                todo += [int(c) for c in children.read_text().split()]
+    return out
+
+
 def tree_rss_mib(pid: int) -> float | None:
     """VmRSS summed over ``pid`` and its descendants (shared pages count once per process)."""
-    pids, seen, total_kib = [pid], set(), 0
-    while pids:
-        p = pids.pop()
-        if p in seen:
-            continue
-        seen.add(p)
-        try:
-            with open(f"/proc/{p}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total_kib += int(line.split()[1])
-                        break
-            for children in Path(f"/proc/{p}/task").glob("*/children"):
-                pids += [int(c) for c in children.read_text().split()]
-        except (OSError, ValueError):
-            continue
-    return total_kib / 1024 if seen and total_kib else None
+    total_kib = 0
+    for p in _tree(pid):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kib += int(line.split()[1])
+                    break
+    return total_kib / 1024 if total_kib else None
+
+
+def _tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and its descendants."""
+    ticks = 0
+    for p in _tree(pid):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _busy_cpu_s() -> float:
+    """CPU seconds the whole machine has spent busy since boot (all cores)."""
+    with open("/proc/stat") as f:
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(
+            int, f.readline().split()[1:9]
+        )
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
 
 
 def _tail(text: str, lines: int = 15, chars: int = 2500) -> str:
@@ -219,22 +258,21 @@ def _chunk(rng: Any, n: int) -> Any:
     return pa.Table.from_arrays([*arrays, label], names=[*FEATURES, TARGET])
 
 
-def ensure_data(workdir: Path) -> Path:
+def ensure_data(workdir: Path) -> None:
     import numpy as np
     import pyarrow.parquet as pq
 
     path = workdir / "train.parquet"
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(Exception):  # missing, truncated or foreign: write it anew
         meta = pq.ParquetFile(path).metadata
         names = [meta.schema.column(i).name for i in range(meta.num_columns)]
         if meta.num_rows == ROWS and names == [*FEATURES, TARGET]:
             print(f"data: reusing {path}")
-            return path
+            return
     tmp = path.with_name(path.name + ".tmp")
     pq.write_table(_chunk(np.random.default_rng(0), ROWS), tmp)
     os.replace(tmp, path)
     print(f"data: wrote {path} ({ROWS:,} rows)")
-    return path
 
 
 def features(workdir: Path) -> Any:
@@ -248,24 +286,19 @@ def features(workdir: Path) -> Any:
     )
 
 
-def _stored_versions(model_root: Path) -> list[int]:
-    if not model_root.is_dir():
-        return []
-    return sorted(
+def ensure_tabforge_model(workdir: Path, tabforge: str, name: str, model: list[str]) -> int:
+    root = workdir / "models" / name
+    versions = sorted(
         int(p.name)
-        for p in model_root.iterdir()
+        for p in (root.iterdir() if root.is_dir() else [])
         if p.name.isdigit() and (p / "model.onnx").is_file() and (p / "manifest.json").is_file()
     )
-
-
-def ensure_tabforge_model(workdir: Path, tabforge: str, name: str, model: list[str]) -> int:
-    registry = workdir / "models"
-    if versions := _stored_versions(registry / name):
+    if versions:
         print(f"model: reusing {name}:{versions[-1]}")
         return versions[-1]
     cmd = [
         tabforge, "train", str(workdir / "train.parquet"), "--target", TARGET, *model,
-        "--name", name, "--registry", str(registry), "-q",
+        "--name", name, "--registry", str(workdir / "models"), "-q",
     ]  # fmt: skip
     print(f"model: {shlex.join(cmd)}", flush=True)
     proc = subprocess.run(
@@ -302,41 +335,41 @@ def ensure_native_model(workdir: Path) -> Path:
 # request bodies
 
 
-def _floats(values: Any) -> list[float]:
-    """float32 values as the shortest decimals that read back to the same float32."""
-    return [float(str(v)) for v in values]
-
-
 @dataclass
 class Body:
     path: Path
     rows: int
     content_type: str = "application/json"
-    header_len: int | None = None  # Inference-Header-Content-Length for V2 binary
+    header_len: int | None = None  # Inference-Header-Content-Length (V2 binary extension)
+
+
+def _floats(values: Any) -> list[float]:
+    """float32 values as the shortest decimals that read back as the same float32."""
+    return [float(str(v)) for v in values]
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 def v2_json(x: Any, name: str) -> bytes:
-    n = int(x.shape[0])
-    tensor = {"name": name, "shape": [n, 30], "datatype": "FP32", "data": _floats(x.ravel())}
-    return json.dumps({"inputs": [tensor]}, separators=(",", ":")).encode()
+    tensor = {"name": name, "shape": [len(x), 30], "datatype": "FP32", "data": _floats(x.ravel())}
+    return _json({"inputs": [tensor]})
 
 
 def v2_binary(x: Any) -> tuple[bytes, int]:
+    """A V2 binary-extension body (JSON header, then raw little-endian float32) and header size."""
     import numpy as np
 
     raw = np.ascontiguousarray(x, dtype="<f4").tobytes()
-    header = {
-        "inputs": [
-            {
-                "name": "numeric",
-                "shape": [int(x.shape[0]), 30],
-                "datatype": "FP32",
-                "parameters": {"binary_data_size": len(raw)},
-            }
-        ],
-        "outputs": [{"name": "probabilities", "parameters": {"binary_data": True}}],
+    tensor = {
+        "name": "numeric",
+        "shape": [len(x), 30],
+        "datatype": "FP32",
+        "parameters": {"binary_data_size": len(raw)},
     }
-    head = json.dumps(header, separators=(",", ":")).encode()
+    outputs = [{"name": "probabilities", "parameters": {"binary_data": True}}]
+    head = _json({"inputs": [tensor], "outputs": outputs})
     return head + raw, len(head)
 
 
@@ -344,16 +377,21 @@ def write_bodies(workdir: Path, x: Any) -> dict[str, Body]:
     out = workdir / "bodies"
     out.mkdir(parents=True, exist_ok=True)
     one, many = x[:1], x[:BATCH]
+    binary, head_len = v2_binary(many)
     payloads: dict[str, tuple[bytes, int, str, int | None]] = {
         "tabforge-1": (v2_json(one, "numeric"), 1, "application/json", None),
         "tabforge-batch": (v2_json(many, "numeric"), BATCH, "application/json", None),
+        "tabforge-binary": (binary, BATCH, "application/octet-stream", head_len),
         "mlserver-1": (v2_json(one, "predict"), 1, "application/json", None),
         "mlserver-batch": (v2_json(many, "predict"), BATCH, "application/json", None),
-        "fastapi-1": (_rows_json(one), 1, "application/json", None),
-        "fastapi-batch": (_rows_json(many), BATCH, "application/json", None),
+        "fastapi-1": (_json({"rows": [_floats(r) for r in one]}), 1, "application/json", None),
+        "fastapi-batch": (
+            _json({"rows": [_floats(r) for r in many]}),
+            BATCH,
+            "application/json",
+            None,
+        ),
     }
-    binary, head_len = v2_binary(many)
-    payloads["tabforge-binary"] = (binary, BATCH, "application/octet-stream", head_len)
     bodies = {}
     for key, (data, rows, content_type, header_len) in payloads.items():
         path = out / f"{key}.body"
@@ -362,44 +400,52 @@ def write_bodies(workdir: Path, x: Any) -> dict[str, Body]:
     return bodies
 
 
-def _rows_json(x: Any) -> bytes:
-    rows = [_floats(r) for r in x]
-    return json.dumps({"rows": rows}, separators=(",", ":")).encode()
-
-
 # --------------------------------------------------------------------------------------------
 # HTTP checks
+
+Parse = Callable[[dict[str, str], bytes], list[float]]
 
 
 def http(
     url: str, body: Body | None = None, timeout: float = 30.0
 ) -> tuple[int, dict[str, str], bytes]:
     """(status, headers, body) of one request; status 0 and the reason when nothing answered."""
-    data = body.path.read_bytes() if body is not None else None
     headers = {}
     if body is not None:
         headers["Content-Type"] = body.content_type
         if body.header_len is not None:
             headers["Inference-Header-Content-Length"] = str(body.header_len)
+    data = body.path.read_bytes() if body is not None else None
     request = urllib.request.Request(url, data=data, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:
             return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
-    except (OSError, urllib.error.URLError) as exc:
+    except OSError as exc:  # URLError, refused, reset, timed out
         return 0, {}, str(exc).encode()
 
 
-def wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: float) -> str | None:
-    """None once ``url`` answers 200; else why not (the process died or time ran out)."""
+def wait_ready(
+    proc: subprocess.Popen[bytes], url: str, log: Path, timeout: float, workers: int
+) -> str | None:
+    """None once ``url`` answers 200; else why not (the process died or time ran out).
+
+    Each request is a new connection, which any worker may accept: with several workers, ask
+    until many answers in a row are 200, so that a worker still loading is unlikely to remain.
+    """
     deadline = time.monotonic() + timeout
+    need = 1 if workers == 1 else 8 * workers
+    streak = 0
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            return f"exited {proc.returncode}: {_last_line(log.read_text(errors='replace'))}"
-        status, _, _ = http(url, timeout=2.0)
-        if status == 200:
-            return None
+            return f"exited {proc.returncode}: {_last_line(_read(log))}"
+        if http(url, timeout=2.0)[0] == 200:
+            streak += 1
+            if streak >= need:
+                return None
+            continue
+        streak = 0
         time.sleep(0.2)
     return f"not ready after {timeout:g} s ({url})"
 
@@ -411,44 +457,78 @@ def _error_text(status: int, data: bytes) -> str:
     return f"HTTP {status}: {text[:200]}" if status else f"no answer: {text[:200]}"
 
 
-def v2_probability(headers: dict[str, str], data: bytes, classes: list[str]) -> list[float]:
-    """P(yes) per row from a V2 response (JSON, or binary tensor extension)."""
-    import numpy as np
+def v2_parser(classes: list[str]) -> Parse:
+    """P(yes) per row from a tabforge V2 response, JSON or binary tensor extension."""
 
-    head_len = headers.get("inference-header-content-length")
-    head = json.loads(data[: int(head_len)] if head_len else data)
-    at = int(head_len) if head_len else 0
-    for out in head["outputs"]:
-        params = out.get("parameters") or {}
-        size = params.get("binary_data_size")
-        if size is not None:
-            values = np.frombuffer(data[at : at + int(size)], dtype="<f4")
-            at += int(size)
-        else:
-            values = np.asarray(out["data"], dtype=np.float64)
-        if out["name"] == "probabilities":
-            shape = out["shape"]
-            return [float(v) for v in values.reshape(shape)[:, classes.index(POSITIVE)]]
-    raise ValueError(f"no probabilities output in {[o['name'] for o in head['outputs']]}")
+    def parse(headers: dict[str, str], data: bytes) -> list[float]:
+        import numpy as np
+
+        head_len = headers.get("inference-header-content-length")
+        head = json.loads(data[: int(head_len)] if head_len else data)
+        at = int(head_len) if head_len else 0
+        for out in head["outputs"]:
+            size = (out.get("parameters") or {}).get("binary_data_size")
+            raw = data[at : at + int(size)] if size is not None else None
+            at += int(size or 0)
+            if out["name"] != "probabilities":
+                continue
+            if raw is not None:
+                values = np.frombuffer(raw, dtype="<f4")
+            else:
+                values = np.asarray(out["data"], dtype=np.float64)
+            column = values.reshape(out["shape"])[:, classes.index(POSITIVE)]
+            return [float(v) for v in column]
+        raise ValueError(f"no probabilities output in {[o['name'] for o in head['outputs']]}")
+
+    return parse
 
 
-def check(
-    url: str, body: Body, parse: Any, expected: list[float], what: str
-) -> tuple[str | None, str]:
-    """(failure or None, note): one request must answer 200 with the expected probabilities."""
+def mlserver_parse(headers: dict[str, str], data: bytes) -> list[float]:
+    """MLServer's LightGBM runtime answers one output, ``predict``: P(classes_[1]) per row."""
+    out = json.loads(data)["outputs"][0]
+    flat: list[Any] = out["data"]
+    while flat and isinstance(flat[0], list):
+        flat = [v for row in flat for v in row]
+    return [float(v) for v in flat]
+
+
+def fastapi_parse(headers: dict[str, str], data: bytes) -> list[float]:
+    return [float(v) for v in json.loads(data)["proba"]]
+
+
+@dataclass
+class Check:
+    path: str
+    body: str  # key in the bodies dict
+    parse: Parse
+    expected: list[float]
+    reference: str  # what ``expected`` came from
+
+
+def check(url: str, body: Body, c: Check) -> tuple[str | None, str]:
+    """(failure or None, note): one request must answer 200 with the expected probabilities.
+
+    A 503 (a worker still loading) is asked again for up to a minute.
+    """
+    deadline = time.monotonic() + 60
     status, headers, data = http(url, body)
+    while status == 503 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        status, headers, data = http(url, body)
     if status != 200:
         return _error_text(status, data), ""
     try:
-        got = parse(headers, data)
+        got = c.parse(headers, data)
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         return f"unreadable response ({type(exc).__name__}: {exc})"[:200], ""
     if len(got) != body.rows:
         return f"{len(got)} probabilities for {body.rows} rows", ""
-    worst = max(abs(g - e) for g, e in zip(got, expected, strict=True))
-    if worst > AGREE or not all(0.0 <= g <= 1.0 for g in got):
-        return f"P({POSITIVE}) differs from {what} by {worst:.2e} (> {AGREE:g})", ""
-    return None, f"{body.rows} row(s): max |diff| vs {what} {worst:.1e}"
+    if not all(0.0 <= g <= 1.0 for g in got):
+        return f"probabilities outside [0, 1]: {[g for g in got if not 0 <= g <= 1][:3]}", ""
+    worst = max(abs(g - e) for g, e in zip(got, c.expected, strict=True))
+    if worst > AGREE:
+        return f"P({POSITIVE}) differs from {c.reference} by {worst:.2e} (> {AGREE:g})", ""
+    return None, f"200, {body.rows:,} row(s), max |P - {c.reference}| = {worst:.1e}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -459,13 +539,14 @@ def check(
 class Result:
     peer: str
     scenario: str
-    rows: int = 1
+    rows: int = 1  # per request
     req_s: float | None = None
     p50_ms: float | None = None
     p99_ms: float | None = None
     errors: int | None = None
     error_detail: str = ""
     rss_mib: float | None = None
+    others_cpu: float | None = None  # % of one core used by other processes during the run
     failed: str | None = None
 
     @property
@@ -484,6 +565,7 @@ def _ms(text: str) -> float:
 
 
 def parse_wrk(text: str) -> dict[str, Any]:
+    """Requests/s, p50/p99 (ms), completed requests and errors from ``wrk --latency`` output."""
     found: dict[str, Any] = {"errors": 0, "detail": []}
     for pct, key in (("50", "p50_ms"), ("99", "p99_ms")):
         m = re.search(rf"^\s*{pct}(?:\.0+)?%\s+(\S+)\s*$", text, flags=re.MULTILINE)
@@ -508,19 +590,19 @@ def parse_wrk(text: str) -> dict[str, Any]:
 
 
 def run_wrk(
-    url: str, body: Body, connections: int, duration: float, workers: int, log: Path
+    url: str, body: Body, connections: int, duration: float, threads: int, log: Path, server: int
 ) -> dict[str, Any]:
-    """One bounded wrk run; its parsed numbers, or {"failed": reason}."""
-    threads = 1 if connections == 1 or workers == 1 else 2
+    """One bounded wrk run: its parsed numbers and others' CPU, or {"failed": reason}."""
     cmd = [
-        "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--latency",
-        f"--timeout={max(5.0, 2 * duration):g}s", "-s", str(LUA_SCRIPT), url,
+        "wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{duration:g}s",
+        "--latency", f"--timeout={max(5.0, 2 * duration):g}s", "-s", str(LUA_SCRIPT), url,
     ]  # fmt: skip
     env = dict(os.environ)
     env["SERVE_BENCH_BODY"] = str(body.path)
     env["SERVE_BENCH_CONTENT_TYPE"] = body.content_type
     env["SERVE_BENCH_HEADER_LEN"] = "" if body.header_len is None else str(body.header_len)
     log.parent.mkdir(parents=True, exist_ok=True)
+    cpu0 = (_busy_cpu_s(), _tree_cpu_s(server), _children_cpu_s(), time.perf_counter())
     try:
         proc = subprocess.run(
             cmd,
@@ -532,14 +614,22 @@ def run_wrk(
         )
     except subprocess.TimeoutExpired:
         return {"failed": f"wrk did not finish within {duration + 60:g} s"}
+    busy, served, wrk_cpu, wall = (
+        b - a
+        for a, b in zip(
+            cpu0,
+            (_busy_cpu_s(), _tree_cpu_s(server), _children_cpu_s(), time.perf_counter()),
+            strict=True,
+        )
+    )
     log.write_text(f"$ {shlex.join(cmd)}\n{proc.stdout}\n{proc.stderr}")
     if proc.returncode != 0:
         return {"failed": f"wrk exit {proc.returncode}: {_last_line(proc.stderr + proc.stdout)}"}
     found = parse_wrk(proc.stdout)
     if not found["requests"] or "req_s" not in found:
-        return {
-            "failed": f"no request completed ({', '.join(found['detail']) or 'see ' + str(log)})"
-        }
+        detail = ", ".join(found["detail"]) or f"see {log}"
+        return {"failed": f"no request completed ({detail})"}
+    found["others_cpu"] = max(0.0, 100 * (busy - served - wrk_cpu) / wall)
     return found
 
 
@@ -549,24 +639,25 @@ def run_wrk(
 
 @dataclass
 class Scenario:
-    scenario: str  # label in the table
+    label: str  # in the table
     path: str  # URL path
     body: str  # key in the bodies dict
     connections: int
 
 
 @dataclass
-class PeerRun:
-    """One server process: how to start it, what to check, what to load it with."""
+class Server:
+    """One server process: how to start it, what to check and what to load it with."""
 
     peer: str
     cmd: list[str]
+    port: int
     ready_path: str
     scenarios: list[Scenario]
-    checks: list[tuple[str, str, Any, list[float], str]]  # path, body, parse, expected, what
+    checks: list[Check]
+    warmup: Scenario | None = None  # a short unmeasured run first
     cwd: Path | None = None
     env: dict[str, str] | None = None
-    warmup: tuple[str, str] | None = None  # (path, body) for a short unmeasured run
 
 
 @dataclass
@@ -580,72 +671,66 @@ class Bench:
 
     def fail(self, peer: str, scenarios: list[Scenario], reason: str) -> None:
         for s in scenarios:
-            self.results.append(Result(peer, s.scenario, self.bodies[s.body].rows, failed=reason))
+            self.results.append(Result(peer, s.label, self.bodies[s.body].rows, failed=reason))
 
-    def run_peer(self, run: PeerRun, port: int, tag: str) -> list[Result]:
-        args = self.args
-        log = args.workdir / "logs" / f"{tag}.log"
-        print(f"{run.peer}: starting ({shlex.join(run.cmd)})", flush=True)
-        proc = self.procs.start(run.cmd, log, cwd=run.cwd, env=run.env)
-        base = f"http://127.0.0.1:{port}"
+    def wrk(self, base: str, s: Scenario, duration: float, log: Path, server: int) -> Result:
+        threads = 1 if self.args.workers == 1 else 2  # one wrk thread keeps up with one worker
+        body = self.bodies[s.body]
+        found = run_wrk(base + s.path, body, s.connections, duration, threads, log, server)
+        r = Result("", s.label, body.rows)
+        if "failed" in found:
+            r.failed = found["failed"]
+            return r
+        r.req_s, r.errors = found["req_s"], found["errors"]
+        r.p50_ms, r.p99_ms = found.get("p50_ms"), found.get("p99_ms")
+        r.error_detail = ", ".join(found["detail"])
+        r.others_cpu = found["others_cpu"]
+        return r
+
+    def run_server(self, srv: Server, tag: str) -> list[Result]:
+        """Start, check, warm up, load each scenario, read RSS, stop; the results are kept."""
+        logs = self.args.workdir / "logs"
+        log = logs / f"{tag}.log"
+        print(f"{srv.peer}: {shlex.join(srv.cmd)}", flush=True)
         try:
-            why = wait_ready(proc, base + run.ready_path, log, START_TIMEOUT)
+            proc = self.procs.start(srv.cmd, log, cwd=srv.cwd, env=srv.env)
+        except OSError as exc:
+            self.fail(srv.peer, srv.scenarios, f"start: {exc}")
+            return []
+        base = f"http://127.0.0.1:{srv.port}"
+        try:
+            why = wait_ready(proc, base + srv.ready_path, log, START_TIMEOUT, self.args.workers)
             if why is not None:
                 self.failures.append(
-                    f"{run.peer} did not start:\n\n```text\n{_tail(_read(log))}\n```"
+                    f"{srv.peer} did not start:\n\n```text\n{_tail(_read(log))}\n```"
                 )
-                self.fail(run.peer, run.scenarios, f"start: {why}")
+                self.fail(srv.peer, srv.scenarios, f"start: {why}")
                 return []
-            bad: dict[str, str] = {}  # body -> why its check failed; its runs are skipped
-            for path, body, parse, expected, what in run.checks:
-                failure, note = check(base + path, self.bodies[body], parse, expected, what)
-                label = f"{run.peer}: `{path}` ({body})"
+            bad: dict[str, str] = {}  # body -> why its check failed: its runs are skipped
+            for c in srv.checks:
+                failure, note = check(base + c.path, self.bodies[c.body], c)
                 if failure is not None:
-                    bad[body] = failure
-                    note = f"FAILED {failure}"
-                print(f"  check {label}: {note}")
-                self.notes.append(f"{label}: {note}")
-            if run.warmup is not None:
-                path, body = run.warmup
-                if body not in bad:
-                    run_wrk(
-                        base + path,
-                        self.bodies[body],
-                        16,
-                        1.0,
-                        args.workers,
-                        args.workdir / "logs" / f"{tag}-warmup.txt",
-                    )
+                    bad[c.body] = failure
+                    note = f"FAILED: {failure}"
+                line = f"{srv.peer}, `POST {c.path}` ({c.body}): {note}"
+                print(f"  check {line}")
+                self.notes.append(line)
+            if srv.warmup is not None and srv.warmup.body not in bad:
+                self.wrk(base, srv.warmup, 1.0, logs / f"{tag}-warmup.txt", proc.pid)
             done = []
-            for s in run.scenarios:
-                b = self.bodies[s.body]
-                r = Result(run.peer, s.scenario, b.rows)
+            for s in srv.scenarios:
                 if s.body in bad:
+                    r = Result(srv.peer, s.label, self.bodies[s.body].rows)
                     r.failed = f"check: {bad[s.body]}"
-                else:
-                    print(f"  {s.scenario} ...", end=" ", flush=True)
-                    slug = re.sub(r"[^a-z0-9]+", "-", s.scenario.lower()).strip("-")
-                    found = run_wrk(
-                        base + s.path,
-                        b,
-                        s.connections,
-                        args.duration,
-                        args.workers,
-                        args.workdir / "logs" / f"{tag}-{slug}.txt",
-                    )
-                    if "failed" in found:
-                        r.failed = found["failed"]
-                        print(f"FAILED {r.failed}")
-                    else:
-                        r.req_s, r.errors = found["req_s"], found["errors"]
-                        r.p50_ms, r.p99_ms = found.get("p50_ms"), found.get("p99_ms")
-                        r.error_detail = ", ".join(found["detail"])
-                        print(
-                            f"{r.req_s:,.0f} req/s, p50 {r.p50_ms} ms, p99 {r.p99_ms} ms, "
-                            f"errors {r.errors}"
-                        )
-                    if proc.poll() is not None:
-                        r.failed = f"server exited {proc.returncode} during the run"
+                    done.append(r)
+                    continue
+                print(f"  {s.label} ...", end=" ", flush=True)
+                slug = re.sub(r"[^a-z0-9]+", "-", s.label.lower()).strip("-")
+                r = self.wrk(base, s, self.args.duration, logs / f"{tag}-{slug}.txt", proc.pid)
+                r.peer = srv.peer
+                if proc.poll() is not None:
+                    r.failed = f"server exited {proc.returncode} during the run"
+                print(_summary(r))
                 done.append(r)
             rss = tree_rss_mib(proc.pid)
             for r in done:
@@ -656,11 +741,13 @@ class Bench:
             self.procs.stop(proc)
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace")
-    except OSError:
-        return ""
+def _summary(r: Result) -> str:
+    if r.failed is not None:
+        return f"FAILED: {r.failed}"
+    return (
+        f"{r.req_s:,.0f} req/s, p50 {_ms_cell(r.p50_ms)} ms, p99 {_ms_cell(r.p99_ms)} ms, "
+        f"errors {r.errors}, others' CPU {r.others_cpu:.0f}%"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -677,61 +764,55 @@ def _venv_versions(python: Path, dists: list[str]) -> dict[str, str] | None:
             [str(python), "-c", code],
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=120,
             stdin=subprocess.DEVNULL,
         )
-    except (OSError, subprocess.TimeoutExpired):
+        return (
+            dict(json.loads(proc.stdout.strip().splitlines()[-1])) if proc.returncode == 0 else None
+        )
+    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
         return None
-    if proc.returncode != 0:
-        return None
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
 def ensure_venv(
-    procs: Processes,
-    venv: Path,
-    specs: list[list[str]],
-    dists: list[str],
-    imports: str,
-    log_dir: Path,
+    procs: Processes, venv: Path, specs: list[list[str]], dists: list[str], log_dir: Path
 ) -> tuple[dict[str, str] | None, str]:
-    """Create ``venv`` and pip-install the first of ``specs`` that works; (versions, note).
+    """Create ``venv`` and pip-install the first of ``specs`` that works: (versions, note).
 
-    A venv whose stamp names a spec that installed before and still imports is reused.
+    Every name in ``dists`` must then be importable as a distribution; a venv whose stamp says
+    it was installed before (and still answers) is reused.
     """
     python = venv / "bin" / "python"
     stamp = venv / ".serve_bench_installed"
     if stamp.is_file() and python.exists():
-        ok, _ = procs.run([str(python), "-c", f"import {imports}"], log_dir / "import.log", 120)
         versions = _venv_versions(python, dists)
-        if ok == 0 and versions is not None:
+        if versions is not None:
             print(f"venv: reusing {venv} ({_fmt_versions(versions)})")
             return versions, stamp.read_text().strip()
-    base = shutil.which("python3") or sys.executable
     if not python.exists():
-        print(f"venv: creating {venv} with {base}", flush=True)
+        base = shutil.which("python3") or sys.executable
+        print(f"venv: {base} -m venv {venv}", flush=True)
         code, out = procs.run([base, "-m", "venv", str(venv)], log_dir / "venv.log", 300)
         if code != 0 or not python.exists():
             return None, f"python3 -m venv failed: {_last_line(out)}"
-    errors = []
+    errors: list[str] = []
     for spec in specs:
         cmd = [str(python), "-m", "pip", "install", "--disable-pip-version-check", *spec]
-        print(f"venv: {shlex.join(cmd)} (up to {INSTALL_TIMEOUT:g} s) ...", flush=True)
+        print(f"venv: {shlex.join(cmd)} (at most {INSTALL_TIMEOUT:g} s) ...", flush=True)
         start = time.perf_counter()
         code, out = procs.run(cmd, log_dir / "pip.log", INSTALL_TIMEOUT)
         if code is None:
-            errors.append(f"pip timed out after {INSTALL_TIMEOUT:g} s ({' '.join(spec)})")
+            errors.append(f"pip install {' '.join(spec)}: timed out after {INSTALL_TIMEOUT:g} s")
             continue
         if code != 0:
             lines = [ln for ln in out.splitlines() if ln.startswith("ERROR")] or [_last_line(out)]
-            errors.append(f"pip exit {code} ({' '.join(spec)}): {lines[0][:200]}")
+            errors.append(f"pip install {' '.join(spec)}: exit {code}: {lines[0][:200]}")
             continue
-        ok, out = procs.run([str(python), "-c", f"import {imports}"], log_dir / "import.log", 120)
         versions = _venv_versions(python, dists)
-        if ok != 0 or versions is None:
-            errors.append(f"import {imports} failed: {_last_line(out)}")
+        if versions is None:
+            errors.append(f"pip install {' '.join(spec)}: {', '.join(dists)} not all installed")
             continue
-        note = " ".join(spec) + (f" (after: {'; '.join(errors)})" if errors else "")
+        note = "pip install " + " ".join(spec) + (f" (after {'; '.join(errors)})" if errors else "")
         stamp.write_text(note + "\n")
         print(f"venv: installed in {time.perf_counter() - start:.0f} s ({_fmt_versions(versions)})")
         return versions, note
@@ -754,28 +835,38 @@ def child_ceiling(model_dir: Path, workdir: Path, duration: float) -> dict[str, 
     session = ort.InferenceSession(
         str(model_dir / "model.onnx"), providers=["CPUExecutionProvider"]
     )
-    one, many = x[:1], x[:BATCH]
+    one, many = {"numeric": x[:1]}, {"numeric": x[:BATCH]}
     for _ in range(200):
-        session.run(None, {"numeric": one})
+        session.run(None, one)
+    session.run(None, many)
+
+    def own_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    start = (_busy_cpu_s(), own_cpu(), time.perf_counter())
     times = []
-    end = time.perf_counter() + duration
+    end = start[2] + duration
     while (now := time.perf_counter()) < end:
-        session.run(None, {"numeric": one})
+        session.run(None, one)
         times.append(time.perf_counter() - now)
-    calls_s = len(times) / sum(times)
-    batches, start = 0, time.perf_counter()
-    end = start + duration
-    while time.perf_counter() < end:
-        session.run(None, {"numeric": many})
+    calls_s = len(times) / (time.perf_counter() - start[2])
+    batches, t0 = 0, time.perf_counter()
+    while time.perf_counter() < t0 + duration:
+        session.run(None, many)
         batches += 1
-    batch_s = batches / (time.perf_counter() - start)
-    lat = np.percentile(np.asarray(times) * 1e3, [50, 99])
+    batches_s = batches / (time.perf_counter() - t0)
+    busy, own, wall = (
+        b - a for a, b in zip(start, (_busy_cpu_s(), own_cpu(), time.perf_counter()), strict=True)
+    )
+    p50, p99 = np.percentile(np.asarray(times) * 1e3, [50, 99])
     return {
         "calls_s": calls_s,
-        "p50_ms": float(lat[0]),
-        "p99_ms": float(lat[1]),
-        "batches_s": batch_s,
+        "p50_ms": float(p50),
+        "p99_ms": float(p99),
+        "batches_s": batches_s,
         "rss_mib": tree_rss_mib(os.getpid()),
+        "others_cpu": max(0.0, 100 * (busy - own) / wall),
     }
 
 
@@ -787,9 +878,8 @@ def run_ceiling(bench: Bench, model_dir: Path) -> None:
         "--duration", f"{args.duration:g}",
     ]  # fmt: skip
     peer = "ceiling (onnxruntime in-process)"
-    print(f"{peer}: {args.duration:g} s single-row calls, {args.duration:g} s 1,000-row batches")
-    log = args.workdir / "logs" / "ceiling.log"
-    code, out = bench.procs.run(cmd, log, timeout=2 * args.duration + 300)
+    print(f"{peer}: {args.duration:g} s of single-row calls, {args.duration:g} s of batches")
+    code, out = bench.procs.run(cmd, args.workdir / "logs" / "ceiling.log", 2 * args.duration + 300)
     one = Result(peer, "1 row, session.run", 1)
     many = Result(peer, f"{BATCH:,} rows, session.run", BATCH)
     try:
@@ -798,19 +888,239 @@ def run_ceiling(bench: Bench, model_dir: Path) -> None:
         found = json.loads(out.strip().splitlines()[-1])
         one.req_s, one.p50_ms, one.p99_ms = found["calls_s"], found["p50_ms"], found["p99_ms"]
         many.req_s = found["batches_s"]
-        one.rss_mib = many.rss_mib = found["rss_mib"]
-        one.errors = many.errors = 0
+        for r in (one, many):
+            r.rss_mib, r.others_cpu, r.errors = found["rss_mib"], found["others_cpu"], 0
     except (ValueError, KeyError, IndexError) as exc:
         one.failed = many.failed = str(exc)[:200]
+    for r in (one, many):
+        print(f"  {r.scenario}: {_summary(r)}")
     bench.results += [one, many]
+
+
+# --------------------------------------------------------------------------------------------
+# the peers
+
+
+@dataclass
+class Setup:
+    """What every peer needs: models, references for the checks, installed venvs."""
+
+    workdir: Path
+    lgbm: int  # stored versions
+    logreg: int
+    native: Path
+    refs: dict[str, list[float]]  # P(yes) for the first row / first BATCH rows
+    classes: dict[str, list[str]]
+    venvs: dict[str, dict[str, str] | None] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+def references(workdir: Path, x: Any, versions: dict[str, int], native: Path) -> Setup:
+    """P(yes) from in-process onnxruntime (stored models) and native LightGBM (text model)."""
+    import lightgbm
+    import onnxruntime as ort
+
+    refs: dict[str, list[float]] = {}
+    classes: dict[str, list[str]] = {}
+    for name, number in versions.items():
+        model_dir = workdir / "models" / name / str(number)
+        manifest = json.loads((model_dir / "manifest.json").read_text())
+        classes[name] = [str(c) for c in manifest["outputs"]["classes"]]
+        session = ort.InferenceSession(str(model_dir / "model.onnx"))
+        at = [o.name for o in session.get_outputs()].index("probabilities")
+        proba = session.run(None, {"numeric": x[:BATCH]})[at][:, classes[name].index(POSITIVE)]
+        refs[name] = [float(p) for p in proba]
+    refs["native"] = [float(p) for p in lightgbm.Booster(model_file=str(native)).predict(x[:BATCH])]
+    return Setup(workdir, versions["lgbm"], versions["logreg"], native, refs, classes)
+
+
+def _check(path: str, body: str, parse: Parse, ref: list[float], what: str) -> Check:
+    return Check(path, body, parse, ref[: 1 if body.endswith("-1") else BATCH], what)
+
+
+def run_tabforge(
+    bench: Bench, setup: Setup, tabforge: str, help_text: str, single: list[int]
+) -> str:
+    """Default flags, then batching off and on; returns the note for the report."""
+    args = bench.args
+    base = [tabforge, "serve", "--registry", str(setup.workdir / "models")]
+    base += ["--workers", str(args.workers)]
+    infer = {m: f"/v2/models/{m}/infer" for m in ("lgbm", "logreg")}
+    lgbm_parse, logreg_parse = v2_parser(setup.classes["lgbm"]), v2_parser(setup.classes["logreg"])
+    lgbm_ref, logreg_ref = setup.refs["lgbm"], setup.refs["logreg"]
+    warmup = Scenario("warm-up", infer["lgbm"], "tabforge-1", 16)
+
+    port = free_port()
+    srv = Server(
+        "tabforge (default flags)",
+        [*base, "--port", str(port)],
+        port,
+        "/v2/models/lgbm/ready",
+        [
+            *(Scenario(f"1 row JSON, c={c}", infer["lgbm"], "tabforge-1", c) for c in single),
+            Scenario(f"{BATCH:,} rows JSON, c=16", infer["lgbm"], "tabforge-batch", 16),
+            Scenario(f"{BATCH:,} rows binary, c=16", infer["lgbm"], "tabforge-binary", 16),
+        ],
+        [
+            _check(infer["lgbm"], body, lgbm_parse, lgbm_ref, "ceiling")
+            for body in ("tabforge-1", "tabforge-batch", "tabforge-binary")
+        ],
+        warmup,
+    )
+    bench.run_server(srv, "tabforge-default")
+
+    if "--max-batch-rows" not in help_text:
+        note = (
+            "this `tabforge serve` has no `--max-batch-rows`: only the unbatched configuration "
+            "(default flags) was run"
+        )
+        print(f"tabforge: {note}")
+        return note
+    default_rows = _option_default(help_text, "--max-batch-rows")
+    default_delay = _option_default(help_text, "--max-delay-us")
+    on_rows = args.batch_rows_on or default_rows or 256
+    modes = {"off": ["--max-batch-rows", "0"], "on": ["--max-batch-rows", str(on_rows)]}
+    best: dict[tuple[str, str], Result] = {}
+    for k in range(args.rounds):  # interleaved, so drift hits both modes alike
+        for mode, flags in modes.items():
+            port = free_port()
+            srv = Server(
+                f"tabforge (batching {mode})",
+                [*base, "--port", str(port), *flags],
+                port,
+                "/v2/models/logreg/ready",
+                [
+                    Scenario(f"{m}, 1 row JSON, c=64", infer[m], "tabforge-1", 64)
+                    for m in ("lgbm", "logreg")
+                ],
+                [
+                    _check(infer["lgbm"], "tabforge-1", lgbm_parse, lgbm_ref, "ceiling"),
+                    _check(infer["logreg"], "tabforge-1", logreg_parse, logreg_ref, "onnxruntime"),
+                ]
+                if k == 0
+                else [],
+                warmup,
+            )
+            for r in bench.run_server(srv, f"tabforge-batching-{mode}-{k + 1}"):
+                old = best.get((mode, r.scenario))
+                if old is None or (r.req_s or -1) > (old.req_s or -1):
+                    best[(mode, r.scenario)] = r
+    kept = list(best.values())
+    bench.results = [r for r in bench.results if "(batching" not in r.peer] + kept
+    return (
+        f"default flags for the main rows; `serve --help` has `--max-batch-rows` (default "
+        f"{default_rows}) and `--max-delay-us` (default {default_delay}); batching off = "
+        f"`--max-batch-rows 0`, on = `--max-batch-rows {on_rows}` with the default delay"
+    )
+
+
+def run_mlserver(bench: Bench, setup: Setup, single: list[int]) -> str:
+    path = "/v2/models/lgbm/infer"
+    scenarios = [
+        *(Scenario(f"1 row JSON, c={c}", path, "mlserver-1", c) for c in single),
+        Scenario(f"{BATCH:,} rows JSON, c=16", path, "mlserver-batch", 16),
+    ]
+    versions = setup.venvs.get("mlserver")
+    if versions is None:
+        bench.fail("MLServer", scenarios, f"install: {setup.notes['mlserver']}")
+        return f"install failed: {setup.notes['mlserver']}"
+    venv = setup.workdir / "mlserver-venv"
+    repo = setup.workdir / "mlserver-repo"
+    (repo / "lgbm").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(setup.native, repo / "lgbm" / "model.txt")
+    port = free_port()
+    settings = {
+        "host": "127.0.0.1",
+        "http_port": port,
+        "grpc_port": free_port(),
+        "metrics_port": free_port(),
+        "parallel_workers": 0,  # its inference pool crashes with current uvloop
+        "debug": False,  # no access log (tabforge and FastAPI run without one too)
+    }
+    (repo / "settings.json").write_text(json.dumps(settings, indent=2) + "\n")
+    model_settings = {
+        "name": "lgbm",
+        "implementation": "mlserver_lightgbm.LightGBMModel",
+        "parameters": {"uri": "./model.txt"},
+    }
+    (repo / "lgbm" / "model-settings.json").write_text(json.dumps(model_settings, indent=2) + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLSERVER")}
+    env["PATH"] = f"{venv / 'bin'}:{env.get('PATH', '')}"
+    ref = setup.refs["native"]
+    srv = Server(
+        f"MLServer {versions['mlserver']}",
+        [str(venv / "bin" / "mlserver"), "start", str(repo)],
+        port,
+        "/v2/models/lgbm/ready",
+        scenarios,
+        [
+            _check(path, body, mlserver_parse, ref, "native LightGBM")
+            for body in ("mlserver-1", "mlserver-batch")
+        ],
+        Scenario("warm-up", path, "mlserver-1", 16),
+        cwd=repo,
+        env=env,
+    )
+    bench.run_server(srv, "mlserver")
+    parser = (
+        "httptools"
+        if _venv_versions(venv / "bin" / "python", ["httptools"])
+        else "h11 (httptools is not among its dependencies)"
+    )
+    return (
+        f"{_fmt_versions(versions)} in `{venv}` ({setup.notes['mlserver']}); settings.json: "
+        "`parallel_workers` 0, `debug` false (no access log), metrics on their own port; "
+        f"adaptive batching off (its default); uvicorn's HTTP parser: {parser}; the native "
+        "LightGBM text model, V2 input `predict` FP32 [N, 30]"
+    )
+
+
+def run_fastapi(bench: Bench, setup: Setup, single: list[int]) -> str:
+    scenarios = [
+        *(Scenario(f"1 row JSON, c={c}", "/predict", "fastapi-1", c) for c in single),
+        Scenario(f"{BATCH:,} rows JSON, c=16", "/predict", "fastapi-batch", 16),
+    ]
+    versions = setup.venvs.get("fastapi")
+    if versions is None:
+        bench.fail("FastAPI + LightGBM", scenarios, f"install: {setup.notes['fastapi']}")
+        return f"install failed: {setup.notes['fastapi']}"
+    venv = setup.workdir / "fastapi-venv"
+    port = free_port()
+    env = dict(os.environ)
+    env["SERVE_BENCH_MODEL"] = str(setup.native)
+    cmd = [
+        str(venv / "bin" / "uvicorn"), "fastapi_app:app", "--app-dir", str(HELPERS),
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(bench.args.workers),
+        "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    ref = setup.refs["native"]
+    srv = Server(
+        "FastAPI + LightGBM",
+        cmd,
+        port,
+        "/health",
+        scenarios,
+        [
+            _check("/predict", body, fastapi_parse, ref, "native LightGBM")
+            for body in ("fastapi-1", "fastapi-batch")
+        ],
+        Scenario("warm-up", "/predict", "fastapi-1", 16),
+        env=env,
+    )
+    bench.run_server(srv, "fastapi")
+    return (
+        f"{_fmt_versions(versions)} in `{venv}`; `benchmarks/serve_bench/fastapi_app.py` "
+        "(pydantic request model, sync handler, `Booster.predict` on the native text model) "
+        "under uvicorn with uvloop + httptools, no access log"
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # report
 
 
-def _num(value: float | None, digits: int = 0) -> str:
-    return "—" if value is None else f"{value:,.{digits}f}"
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}"
 
 
 def _ms_cell(value: float | None) -> str:
@@ -826,32 +1136,33 @@ def _cell(text: str, limit: int = 120) -> str:
 
 def table(results: list[Result]) -> list[str]:
     lines = [
-        "| peer | scenario | req/s | rows/s | p50 ms | p99 ms | errors | RSS MiB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| peer | scenario | req/s | rows/s | p50 ms | p99 ms | errors | RSS MiB | others' CPU |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         if r.failed is not None:
-            lines.append(f"| {r.peer} | {r.scenario} | failed: {_cell(r.failed)} | | | | | |")
+            lines.append(f"| {r.peer} | {r.scenario} | failed: {_cell(r.failed)} | | | | | | |")
             continue
         flag = " (suspect)" if r.errors else ""
         errors = f"{r.errors:,} ({r.error_detail})" if r.errors else "0"
+        others = "—" if r.others_cpu is None else f"{r.others_cpu:.0f}%"
+        if r.others_cpu is not None and r.others_cpu > NOISY:
+            others += " (disturbed)"
         lines.append(
             f"| {r.peer} | {r.scenario} | {_num(r.req_s)}{flag} | {_num(r.rows_s)}{flag} | "
-            f"{_ms_cell(r.p50_ms)} | {_ms_cell(r.p99_ms)} | {errors} | {_num(r.rss_mib)} |"
+            f"{_ms_cell(r.p50_ms)} | {_ms_cell(r.p99_ms)} | {errors} | {_num(r.rss_mib)} | "
+            f"{others} |"
         )
     return lines
 
 
 def _find(results: list[Result], peer: str, scenario: str) -> Result | None:
-    for r in results:
-        if r.peer.startswith(peer) and r.scenario == scenario:
-            return r
-    return None
+    return next((r for r in results if r.peer.startswith(peer) and r.scenario == scenario), None)
 
 
 def _ok(r: Result | None) -> Result | None:
     """``r`` if it ran without failures or errors, else None."""
-    if r is None or r.failed is not None or r.req_s is None or r.errors:
+    if r is None or r.failed is not None or not r.req_s or r.errors:
         return None
     return r
 
@@ -885,8 +1196,10 @@ def targets(results: list[Result], batching: bool) -> list[str]:
             f"({tab.req_s:,.0f} vs {mls.req_s:,.0f} req/s = {ratio:.1f}x; "
             f"p99 {_ms_cell(tab.p99_ms)} ms)"
         )
-    elif tab is None:
+    elif tab is None and tab_r is not None:
         out.append(f"{head} **not met** ({_why_not(tab_r, 'tabforge')})")
+    elif tab is None:
+        out.append(f"{head} **not measured** (tabforge not run)")
     else:
         out.append(f"{head} **not measured** ({_why_not(mls_r, 'MLServer')})")
 
@@ -903,13 +1216,15 @@ def targets(results: list[Result], batching: bool) -> list[str]:
             f"{head} {_verdict(share >= CEILING_SHARE_TARGET)} ({binary.rows_s:,.0f} vs "
             f"{ceiling.rows_s:,.0f} rows/s = {100 * share:.0f}%)"
         )
-    elif binary is None:
+    elif binary is None and bin_r is not None:
         out.append(f"{head} **not met** ({_why_not(bin_r, 'the binary run')})")
+    elif binary is None:
+        out.append(f"{head} **not measured** (tabforge not run)")
     else:
         out.append(f"{head} **not measured** ({_why_not(ceil_r, 'the ceiling')})")
 
     head = (
-        f"3. batching on >= off at c=64 for both models (on may be up to {100 * NOISE:.0f}% "
+        f"3. batching on >= off at c=64 for both models (on may fall up to {100 * NOISE:.0f}% "
         f"below off: run-to-run noise), and on >= {1 + GAIN:.2f}x off on logreg:"
     )
     if not batching:
@@ -922,8 +1237,9 @@ def targets(results: list[Result], batching: bool) -> list[str]:
         on, off = _ok(on_r), _ok(off_r)
         if on is None or off is None or not on.req_s or not off.req_s:
             met = False
-            why = _why_not(on_r, "on") if on is None else _why_not(off_r, "off")
-            parts.append(f"{model}: {why}")
+            parts.append(
+                f"{model}: {_why_not(on_r, 'on') if on is None else _why_not(off_r, 'off')}"
+            )
             continue
         ratio = on.req_s / off.req_s
         met = met and ratio >= 1 - NOISE and (model != "logreg" or ratio >= 1 + GAIN)
@@ -937,13 +1253,16 @@ def targets(results: list[Result], batching: bool) -> list[str]:
 
 def render(bench: Bench, meta: dict[str, Any]) -> str:
     args = bench.args
+    disturbed = [r for r in bench.results if r.others_cpu is not None and r.others_cpu > NOISY]
     lines = [
         SECTION_HEADING,
         "",
-        f"Online inference over HTTP on 127.0.0.1: binary LightGBM ({N_ESTIMATORS} trees) and "
-        f"logistic regression on 30 float32 features, trained on {ROWS:,} rows (numpy seed 0). "
-        f"Load from wrk with a fixed body per run, {args.duration:g} s per run; every server was "
-        "checked for status 200 and matching probabilities before it was timed.",
+        f"Online inference over HTTP on 127.0.0.1: a binary LightGBM classifier "
+        f"({N_ESTIMATORS} trees) and a logistic regression on 30 float32 features, trained on "
+        f"{ROWS:,} rows (numpy seed 0). Load from wrk, one fixed request body per run, "
+        f"{args.duration:g} s per run. Every server was first checked for status 200 and "
+        f"probabilities within {AGREE:g} of in-process onnxruntime's (tabforge) or native "
+        "LightGBM's (MLServer, FastAPI) for the same rows.",
         "",
         f"- date: {meta['started'].strftime('%Y-%m-%d %H:%M %Z')}",
         f"- machine: {os.cpu_count()} cores (`os.cpu_count()`), {platform.system()} "
@@ -951,33 +1270,39 @@ def render(bench: Bench, meta: dict[str, Any]) -> str:
         f"- load average (1 min) at start / end: {meta['load_start']:.2f} / "
         f"{os.getloadavg()[0]:.2f}",
         f"- versions: {meta['versions']}",
-        f"- server workers: {args.workers}{meta['workers_note']}",
-        f"- duration per run: {args.duration:g} s{' (--quick)' if args.quick else ''}; "
-        f"rounds of the batching comparison: {args.rounds} (best req/s kept)",
+        f"- server workers (processes) per peer: {args.workers}{meta['workers_note']}",
+        f"- environment: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')} (native "
+        "LightGBM's threads in MLServer and FastAPI; onnxruntime does not read it)",
+        f"- per run: {args.duration:g} s{' (--quick: fewer points)' if args.quick else ''}; "
+        f"wrk threads: {1 if args.workers == 1 else 2} (1 for c=1); batching off/on rounds: "
+        f"{args.rounds}, best req/s kept",
         f"- tabforge: {meta['tabforge_note']}",
         f"- MLServer: {meta['mlserver_note']}",
         f"- FastAPI: {meta['fastapi_note']}",
         "",
         *table(bench.results),
         "",
-        "req/s is wrk's (a 1,000-row request counts once); rows/s = req/s x rows per request. "
-        "Latencies are wrk's distribution (client side, including wrk's queueing). "
-        "errors = non-2xx responses + socket errors (any error marks the numbers suspect). "
-        "RSS is VmRSS summed over the server's process tree after its runs (shared pages count "
-        "once per process); the ceiling's is its own process. Single-row JSON rows send one "
-        "fixed row (tabforge: input `numeric` [1, 30] FP32; MLServer: input `predict` [1, 30] "
-        'FP32; FastAPI: `{"rows": [[...]]}`). The binary rows use the V2 binary tensor '
-        "extension (`Inference-Header-Content-Length`), request and response.",
-        "",
-        "Targets:",
-        "",
-        *targets(bench.results, meta["batching"]),
-        "",
-        "Checks before timing:",
-        "",
-        *[f"- {_cell(n, 300)}" for n in bench.notes],
+        "req/s as wrk reports it (a 1,000-row request counts once); rows/s = req/s x rows per "
+        "request. p50/p99: wrk's latency distribution, client side. errors: non-2xx responses "
+        "plus socket errors; any error marks the run suspect. RSS: VmRSS summed over the "
+        "server's process tree after its runs (shared pages count once per process); the "
+        "ceiling's is its own process. others' CPU: CPU time that processes other than the "
+        "server and wrk used during the run, in % of one core (from /proc/stat); above "
+        f"{NOISY:g}% the run is marked disturbed and its numbers are low. Single-row JSON "
+        "sends one fixed row: tabforge input `numeric` [1, 30] FP32, MLServer input `predict` "
+        '[1, 30] FP32, FastAPI `{"rows": [[...]]}`. The binary rows use the V2 binary tensor '
+        "extension (`Inference-Header-Content-Length`) for the request and the response.",
         "",
     ]
+    if disturbed:
+        lines += [
+            f"**{len(disturbed)} run(s) shared the machine with other work** (others' CPU above "
+            f"{NOISY:g}%): rerun on a quiet machine before trusting them.",
+            "",
+        ]
+    lines += ["Targets:", "", *targets(bench.results, meta["batching"]), "", "Checks:", ""]
+    lines += [f"- {_cell(n, 300)}" for n in bench.notes]
+    lines.append("")
     for failure in bench.failures:
         lines += [failure, ""]
     lines += [f"Rerun from the project root: `{meta['rerun']}`", ""]
@@ -985,7 +1310,10 @@ def render(bench: Bench, meta: dict[str, Any]) -> str:
 
 
 def write_section(out: Path, section: str) -> None:
-    """Replace the ``## Serving`` section of ``out`` (or append it), keep the rest."""
+    """Replace the ``## Serving`` section of ``out`` (or append it), keep the rest.
+
+    A section runs from its ``## `` heading to the next ``## `` heading outside code fences.
+    """
     text = out.read_text() if out.is_file() else "# Benchmarks\n"
     lines = text.splitlines()
     start = end = None
@@ -1030,8 +1358,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--duration", type=float, help="seconds per wrk run (default 10; --quick 3)")
     ap.add_argument("--workers", type=int, default=1, help="server processes for every peer")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
-    ap.add_argument("--quick", action="store_true", help="3 s runs, fewer concurrency points")
-    ap.add_argument("--rounds", type=int, help="batching on/off rounds (default 2; --quick 1)")
+    ap.add_argument("--quick", action="store_true", help="3 s runs, no c=1 point, one round")
+    ap.add_argument("--rounds", type=int, help="batching off/on rounds (default 2; --quick 1)")
     ap.add_argument("--peers", default=",".join(PEERS), help="comma-separated subset to run")
     ap.add_argument("--tabforge", default=_default_tabforge(), help="tabforge executable")
     ap.add_argument("--batch-rows-on", type=int, help="--max-batch-rows for 'batching on'")
@@ -1044,10 +1372,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.rounds = 1 if args.quick else 2
     if args.duration <= 0 or args.workers < 1 or args.rounds < 1:
         ap.error("--duration, --workers and --rounds must be positive")
+    if args.batch_rows_on is not None and args.batch_rows_on < 1:
+        ap.error("--batch-rows-on must be positive")
     args.peers = [p.strip() for p in args.peers.split(",") if p.strip()]
     if unknown := sorted(set(args.peers) - set(PEERS)):
         ap.error(f"unknown --peers {unknown}; choose from {', '.join(PEERS)}")
     args.workdir = args.workdir.resolve()
+    args.workers_asked = args.workers
     return args
 
 
@@ -1057,9 +1388,9 @@ def _rerun_command(args: argparse.Namespace) -> str:
         return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
 
     cmd = [".venv/bin/python", "benchmarks/serve_bench.py", "--workdir", str(args.workdir)]
-    if not args.quick or args.duration != 3.0:
+    if args.duration != (3.0 if args.quick else 10.0):
         cmd += ["--duration", f"{args.duration:g}"]
-    cmd += ["--workers", str(args.workers), "--out", show(args.out)]
+    cmd += ["--workers", str(args.workers_asked), "--out", show(args.out)]
     if args.quick:
         cmd.append("--quick")
     if args.rounds != (1 if args.quick else 2):
@@ -1068,25 +1399,30 @@ def _rerun_command(args: argparse.Namespace) -> str:
         cmd += ["--peers", ",".join(args.peers)]
     if args.batch_rows_on is not None:
         cmd += ["--batch-rows-on", str(args.batch_rows_on)]
+    if args.tabforge != _default_tabforge():
+        cmd += ["--tabforge", args.tabforge]
     return shlex.join(cmd)
 
 
 def _tabforge_help(tabforge: str) -> str:
-    proc = subprocess.run(
-        [tabforge, "serve", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+    try:
+        proc = subprocess.run(
+            [tabforge, "serve", "--help"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"(tabforge serve --help failed: {exc})"
     return proc.stdout + proc.stderr
 
 
 def _option_default(help_text: str, option: str) -> int | None:
+    """The ``[default: N]`` click prints for ``option`` (its text may wrap onto more lines)."""
     m = re.search(rf"{re.escape(option)}\b[^\n]*(?:\n(?!\s*-)[^\n]*)*", help_text)
-    if not m:
-        return None
-    d = re.search(r"\[default:\s*(-?\d+)\]", m.group(0))
+    d = re.search(r"\[default:\s*(-?\d+)\]", m.group(0)) if m else None
     return int(d.group(1)) if d else None
 
 
@@ -1113,326 +1449,94 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk)")
-
-    started = dt.datetime.now().astimezone()
-    load_start = os.getloadavg()[0]
+    meta: dict[str, Any] = {
+        "started": dt.datetime.now().astimezone(),
+        "load_start": os.getloadavg()[0],
+    }
     args.workdir.mkdir(parents=True, exist_ok=True)
     procs = Processes()
     signal.signal(signal.SIGTERM, _raise_interrupt)
     signal.signal(signal.SIGHUP, _raise_interrupt)
     try:
-        return _main(args, procs, started, load_start)
+        return run(args, procs, meta)
     except KeyboardInterrupt:
-        print("\ninterrupted: stopping every server started here", file=sys.stderr)
+        print("\ninterrupted: stopping every process started here", file=sys.stderr)
         return 130
     finally:
         procs.kill_all()
 
 
-def _main(
-    args: argparse.Namespace, procs: Processes, started: dt.datetime, load_start: float
-) -> int:
-    import numpy as np
-
-    workdir, tabforge = args.workdir, args.tabforge
+def run(args: argparse.Namespace, procs: Processes, meta: dict[str, Any]) -> int:
+    workdir = args.workdir
     ensure_data(workdir)
     x = features(workdir)
-    lgbm_v = ensure_tabforge_model(
-        workdir,
-        tabforge,
-        "lgbm",
-        ["--model", "lightgbm", "--param", f"n_estimators={N_ESTIMATORS}"],
-    )
-    logreg_v = ensure_tabforge_model(workdir, tabforge, "logreg", ["--model", "logistic"])
+    lgbm_args = ["--model", "lightgbm", "--param", f"n_estimators={N_ESTIMATORS}"]
+    versions = {
+        "lgbm": ensure_tabforge_model(workdir, args.tabforge, "lgbm", lgbm_args),
+        "logreg": ensure_tabforge_model(workdir, args.tabforge, "logreg", ["--model", "logistic"]),
+    }
     native = ensure_native_model(workdir)
-    bodies = write_bodies(workdir, x)
-    bench = Bench(args, procs, bodies)
+    bench = Bench(args, procs, write_bodies(workdir, x))
+    setup = references(workdir, x, versions, native)
 
-    # References for the checks: in-process onnxruntime on the stored models, native LightGBM.
-    import lightgbm
-    import onnxruntime as ort
-
-    def onnx_p(name: str, number: int, rows: Any) -> tuple[list[float], list[str]]:
-        model_dir = workdir / "models" / name / str(number)
-        classes = [
-            str(c)
-            for c in json.loads((model_dir / "manifest.json").read_text())["outputs"]["classes"]
-        ]
-        session = ort.InferenceSession(str(model_dir / "model.onnx"))
-        names = [o.name for o in session.get_outputs()]
-        proba = session.run(None, {"numeric": rows})[names.index("probabilities")]
-        return [float(p) for p in proba[:, classes.index(POSITIVE)]], classes
-
-    lgbm_1, lgbm_classes = onnx_p("lgbm", lgbm_v, x[:1])
-    lgbm_batch, _ = onnx_p("lgbm", lgbm_v, x[:BATCH])
-    logreg_1, logreg_classes = onnx_p("logreg", logreg_v, x[:1])
-    native_p = lightgbm.Booster(model_file=str(native)).predict(x[:BATCH])
-    native_1, native_batch = [float(native_p[0])], [float(p) for p in native_p]
-
-    def tab_parse(classes: list[str]) -> Any:
-        return lambda headers, data: v2_probability(headers, data, classes)
-
-    def mls_parse(headers: dict[str, str], data: bytes) -> list[float]:
-        outputs = json.loads(data)["outputs"]
-        return [float(v) for v in np.asarray(outputs[0]["data"], dtype=np.float64).ravel()]
-
-    def fastapi_parse(headers: dict[str, str], data: bytes) -> list[float]:
-        return [float(v) for v in json.loads(data)["proba"]]
-
-    # Worker count: MLServer serves HTTP from one process only.
-    workers_note = ""
-    if args.workers > 1 and "mlserver" in args.peers:
-        workers_note = (
-            f" (asked for {args.workers}; MLServer 1.7 serves HTTP from one process only, its "
-            "`parallel_workers` pool crashes with current uvloop, so every peer runs 1)"
-        )
-        args.workers = 1
-    elif "mlserver" in args.peers:
-        workers_note = (
-            " (MLServer 1.7 serves HTTP from one process only and its `parallel_workers` pool "
-            "is off, so 1 is the only equal count)"
-        )
-
-    # Installs first, so that no timed run shares the machine with pip.
-    mls_versions = fa_versions = None
-    mls_note = fa_note = "not run (--peers)"
+    # MLServer serves HTTP from one process: equal worker counts mean 1 for everyone.
+    meta["workers_note"] = ""
     if "mlserver" in args.peers:
-        mls_versions, mls_note = ensure_venv(
-            procs,
-            workdir / "mlserver-venv",
-            [MLSERVER_SPEC, MLSERVER_FALLBACK],
-            ["mlserver", "mlserver-lightgbm", "lightgbm"],
-            "mlserver, mlserver_lightgbm",
-            workdir / "logs" / "install-mlserver",
+        meta["workers_note"] = (
+            " (MLServer 1.7 answers HTTP from one process; its `parallel_workers` inference pool "
+            "crashes with current uvloop and is off"
+        )
+        if args.workers > 1:
+            meta["workers_note"] += f"; asked for {args.workers}, so every peer ran with 1"
+            args.workers = 1
+        meta["workers_note"] += ")"
+
+    # Installs before any timed run, so that pip never shares the machine with a measurement.
+    setup.notes = {"mlserver": "not run (--peers)", "fastapi": "not run (--peers)"}
+    logs = workdir / "logs"
+    if "mlserver" in args.peers:
+        dists = ["mlserver", "mlserver-lightgbm", "lightgbm"]
+        setup.venvs["mlserver"], setup.notes["mlserver"] = ensure_venv(
+            procs, workdir / "mlserver-venv", MLSERVER_SPECS, dists, logs / "install-mlserver"
         )
     if "fastapi" in args.peers:
-        lgb_pin = f"lightgbm=={_dist_version('lightgbm')}"
-        fa_versions, fa_note = ensure_venv(
+        pinned = [*FASTAPI_SPEC, f"lightgbm=={_dist_version('lightgbm')}"]  # same as the native
+        dists = ["fastapi", "uvicorn", "pydantic", "lightgbm", "uvloop", "httptools"]
+        setup.venvs["fastapi"], setup.notes["fastapi"] = ensure_venv(
             procs,
             workdir / "fastapi-venv",
-            [[*FASTAPI_SPEC, lgb_pin], [*FASTAPI_SPEC, "lightgbm"]],
-            ["fastapi", "uvicorn", "pydantic", "lightgbm", "uvloop", "httptools"],
-            "fastapi, uvicorn, uvloop, httptools, lightgbm",
-            workdir / "logs" / "install-fastapi",
+            [pinned, [*FASTAPI_SPEC, "lightgbm"]],
+            dists,
+            logs / "install-fastapi",
         )
 
     single = [16, 64] if args.quick else [1, 16, 64]  # concurrency points for single rows
-
-    # 1. ceiling
-    if "ceiling" in args.peers:
-        run_ceiling(bench, workdir / "models" / "lgbm" / str(lgbm_v))
-
-    # 2. tabforge: default flags, then batching off / on
-    help_text = _tabforge_help(tabforge)
+    help_text = _tabforge_help(args.tabforge)
     batching = "--max-batch-rows" in help_text
-    tabforge_note = "default `tabforge serve` flags for the main rows"
+    notes = {k: "not run (--peers)" for k in ("tabforge", "mlserver", "fastapi")}
+    if "ceiling" in args.peers:
+        run_ceiling(bench, workdir / "models" / "lgbm" / str(setup.lgbm))
     if "tabforge" in args.peers:
-        base_cmd = [
-            tabforge,
-            "serve",
-            "--registry",
-            str(workdir / "models"),
-            "--workers",
-            str(args.workers),
-        ]
-        infer = {m: f"/v2/models/{m}/infer" for m in ("lgbm", "logreg")}
-        checks_lgbm = [
-            (infer["lgbm"], "tabforge-1", tab_parse(lgbm_classes), lgbm_1, "ceiling"),
-            (infer["lgbm"], "tabforge-batch", tab_parse(lgbm_classes), lgbm_batch, "ceiling"),
-            (infer["lgbm"], "tabforge-binary", tab_parse(lgbm_classes), lgbm_batch, "ceiling"),
-        ]
-        scenarios = [
-            *(Scenario(f"1 row JSON, c={c}", infer["lgbm"], "tabforge-1", c) for c in single),
-            Scenario(f"{BATCH:,} rows JSON, c=16", infer["lgbm"], "tabforge-batch", 16),
-            Scenario(f"{BATCH:,} rows binary, c=16", infer["lgbm"], "tabforge-binary", 16),
-        ]
-        port = free_port()
-        default_label = "tabforge (default flags)"
-        bench.run_peer(
-            PeerRun(
-                default_label,
-                [*base_cmd, "--port", str(port)],
-                "/v2/models/lgbm/ready",
-                scenarios,
-                checks_lgbm,
-                warmup=(infer["lgbm"], "tabforge-1"),
-            ),
-            port,
-            "tabforge-default",
-        )
-        if batching:
-            default_rows = _option_default(help_text, "--max-batch-rows")
-            default_delay = _option_default(help_text, "--max-delay-us")
-            on_rows = args.batch_rows_on or (default_rows if default_rows else 256)
-            tabforge_note = (
-                f"`serve --help` has `--max-batch-rows` (default {default_rows}) and "
-                f"`--max-delay-us` (default {default_delay}); batching off = "
-                f"`--max-batch-rows 0`, on = `--max-batch-rows {on_rows}` with the default delay"
-            )
-            configs = {"off": ["--max-batch-rows", "0"], "on": ["--max-batch-rows", str(on_rows)]}
-            checks_both = [
-                (infer["lgbm"], "tabforge-1", tab_parse(lgbm_classes), lgbm_1, "ceiling"),
-                (
-                    infer["logreg"],
-                    "tabforge-1",
-                    tab_parse(logreg_classes),
-                    logreg_1,
-                    "onnxruntime in-process",
-                ),
-            ]
-            best: dict[tuple[str, str], Result] = {}
-            for k in range(args.rounds):
-                for mode, flags in configs.items():
-                    port = free_port()
-                    label = f"tabforge (batching {mode})"
-                    before = len(bench.results)
-                    bench.run_peer(
-                        PeerRun(
-                            label,
-                            [*base_cmd, "--port", str(port), *flags],
-                            "/v2/models/logreg/ready",
-                            [
-                                Scenario(f"{m}, 1 row JSON, c=64", infer[m], "tabforge-1", 64)
-                                for m in ("lgbm", "logreg")
-                            ],
-                            checks_both if k == 0 else [],
-                            warmup=(infer["lgbm"], "tabforge-1"),
-                        ),
-                        port,
-                        f"tabforge-batching-{mode}-{k + 1}",
-                    )
-                    for r in bench.results[before:]:
-                        old = best.get((mode, r.scenario))
-                        if old is None or (r.req_s or -1) > (old.req_s or -1):
-                            best[(mode, r.scenario)] = r
-                    del bench.results[before:]
-            bench.results += list(best.values())
-        else:
-            tabforge_note = (
-                "this `tabforge serve` has no `--max-batch-rows`: only the unbatched "
-                "configuration (default flags) was run"
-            )
-            print(f"tabforge: {tabforge_note}")
-
-    # 3. MLServer
-    mls_scen = [
-        *(Scenario(f"1 row JSON, c={c}", "/v2/models/lgbm/infer", "mlserver-1", c) for c in single),
-        Scenario(f"{BATCH:,} rows JSON, c=16", "/v2/models/lgbm/infer", "mlserver-batch", 16),
-    ]
-    mls_label = "MLServer"
+        notes["tabforge"] = run_tabforge(bench, setup, args.tabforge, help_text, single)
     if "mlserver" in args.peers:
-        if mls_versions is None:
-            bench.fail(mls_label, mls_scen, f"install: {mls_note}")
-        else:
-            mls_label = f"MLServer {mls_versions['mlserver']}"
-            port, grpc, metrics = free_port(), free_port(), free_port()
-            repo = workdir / "mlserver-repo"
-            (repo / "lgbm").mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(native, repo / "lgbm" / "model.txt")
-            settings = {
-                "host": "127.0.0.1", "http_port": port, "grpc_port": grpc,
-                "metrics_port": metrics, "parallel_workers": 0, "debug": False,
-            }  # fmt: skip
-            (repo / "settings.json").write_text(json.dumps(settings, indent=2) + "\n")
-            model_settings = {
-                "name": "lgbm",
-                "implementation": "mlserver_lightgbm.LightGBMModel",
-                "parameters": {"uri": "./model.txt"},
-            }
-            (repo / "lgbm" / "model-settings.json").write_text(json.dumps(model_settings) + "\n")
-            mls_bin = workdir / "mlserver-venv" / "bin"
-            env = {k: v for k, v in os.environ.items() if not k.startswith("MLSERVER")}
-            env["PATH"] = f"{mls_bin}:{env.get('PATH', '')}"
-            checks = [
-                ("/v2/models/lgbm/infer", "mlserver-1", mls_parse, native_1, "native LightGBM"),
-                (
-                    "/v2/models/lgbm/infer",
-                    "mlserver-batch",
-                    mls_parse,
-                    native_batch,
-                    "native LightGBM",
-                ),
-            ]
-            bench.run_peer(
-                PeerRun(
-                    mls_label,
-                    [str(mls_bin / "mlserver"), "start", str(repo)],
-                    "/v2/models/lgbm/ready",
-                    mls_scen,
-                    checks,
-                    cwd=repo,
-                    env=env,
-                    warmup=("/v2/models/lgbm/infer", "mlserver-1"),
-                ),
-                port,
-                "mlserver",
-            )
-            mls_note = (
-                f"{_fmt_versions(mls_versions)} in {workdir / 'mlserver-venv'} ({mls_note}); "
-                "settings: parallel_workers 0, debug false (no access log), metrics on their own "
-                "port, adaptive batching off (default); native LightGBM text model"
-            )
-
-    # 4. FastAPI + native LightGBM
-    fa_scen = [
-        *(Scenario(f"1 row JSON, c={c}", "/predict", "fastapi-1", c) for c in single),
-        Scenario(f"{BATCH:,} rows JSON, c=16", "/predict", "fastapi-batch", 16),
-    ]
-    fa_label = "FastAPI + LightGBM"
+        notes["mlserver"] = run_mlserver(bench, setup, single)
     if "fastapi" in args.peers:
-        if fa_versions is None:
-            bench.fail(fa_label, fa_scen, f"install: {fa_note}")
-        else:
-            port = free_port()
-            fa_bin = workdir / "fastapi-venv" / "bin"
-            env = dict(os.environ)
-            env["SERVE_BENCH_MODEL"] = str(native)
-            cmd = [
-                str(fa_bin / "uvicorn"), "fastapi_app:app", "--app-dir", str(HELPERS),
-                "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
-                "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-                "--log-level", "warning",
-            ]  # fmt: skip
-            checks = [
-                ("/predict", "fastapi-1", fastapi_parse, native_1, "native LightGBM"),
-                ("/predict", "fastapi-batch", fastapi_parse, native_batch, "native LightGBM"),
-            ]
-            bench.run_peer(
-                PeerRun(
-                    fa_label,
-                    cmd,
-                    "/health",
-                    fa_scen,
-                    checks,
-                    env=env,
-                    warmup=("/predict", "fastapi-1"),
-                ),
-                port,
-                "fastapi",
-            )
-            fa_note = (
-                f"{_fmt_versions(fa_versions)} in {workdir / 'fastapi-venv'}; "
-                "`benchmarks/serve_bench/fastapi_app.py` (pydantic request model, sync handler, "
-                "`Booster.predict`) under uvicorn with uvloop + httptools, no access log"
-            )
+        notes["fastapi"] = run_fastapi(bench, setup, single)
 
-    versions = ", ".join(
+    mls, fa = setup.venvs.get("mlserver") or {}, setup.venvs.get("fastapi") or {}
+    meta["versions"] = ", ".join(
         [f"{d} {_dist_version(d)}" for d in ("tabforge", "onnxruntime", "lightgbm")]
-        + [f"{d} {(mls_versions or {}).get(d, 'n/a')}" for d in ("mlserver", "mlserver-lightgbm")]
-        + [f"{d} {(fa_versions or {}).get(d, 'n/a')}" for d in ("fastapi", "uvicorn")]
+        + [f"{d} {mls.get(d, 'n/a')}" for d in ("mlserver", "mlserver-lightgbm")]
+        + [f"{d} {fa.get(d, 'n/a')}" for d in ("fastapi", "uvicorn")]
         + [f"wrk {_wrk_version()}"]
     )
-    meta = {
-        "started": started,
-        "load_start": load_start,
-        "versions": versions,
-        "workers_note": workers_note,
-        "tabforge_note": tabforge_note,
-        "mlserver_note": mls_note,
-        "fastapi_note": fa_note,
-        "batching": batching,
-        "rerun": _rerun_command(args),
-    }
+    meta.update(
+        tabforge_note=notes["tabforge"],
+        mlserver_note=notes["mlserver"],
+        fastapi_note=notes["fastapi"],
+        batching=batching and "tabforge" in args.peers,
+        rerun=_rerun_command(args),
+    )
     section = render(bench, meta)
     print()
     print(section)
