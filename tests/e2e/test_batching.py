@@ -15,7 +15,7 @@ import pytest
 import tritonclient.http as httpclient
 
 import tabforge
-from tabforge.serve.batching import Batcher, BatchPolicy
+from tabforge.serve.batching import Batcher, BatchPolicy, InferenceThreads
 from tests.conftest import mixed_frame
 from tests.e2e.server import running
 
@@ -145,13 +145,15 @@ def test_a_batch_whose_run_fails_retries_its_requests_alone():
         return {"double": x * 2}
 
     async def scenario():
-        with ThreadPoolExecutor(2) as pool:
-            batcher = Batcher(
-                run, pool, BatchPolicy(max_batch_rows=64, max_delay_us=50_000, slots=1)
-            )
+        threads = InferenceThreads(2)
+        try:
+            policy = BatchPolicy(max_batch_rows=64, max_delay_us=50_000, slots=1)
+            batcher = Batcher(run, threads, policy)
             feeds = [{"numeric": np.full((2, 1), float(i), dtype=np.float32)} for i in range(6)]
             feeds[3] = {"numeric": np.full((2, 1), -999.0, dtype=np.float32)}
             return await asyncio.gather(*(batcher.submit(f) for f in feeds), return_exceptions=True)
+        finally:
+            threads.shutdown()
 
     results = asyncio.run(scenario())
     for i, result in enumerate(results):

@@ -11,7 +11,6 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import msgspec
@@ -29,7 +28,7 @@ from tabforge.errors import (
 )
 from tabforge.runtime.predictor import Predictor
 from tabforge.serve import v1, v2
-from tabforge.serve.batching import Batcher, BatchPolicy, BatchStats
+from tabforge.serve.batching import Batcher, BatchPolicy, BatchStats, InferenceThreads
 from tabforge.serve.metrics import Metrics
 from tabforge.serve.openapi import openapi
 from tabforge.serve.repository import Repository
@@ -71,9 +70,7 @@ class App:
         # Single-row calls gain nothing from intra-op threads, so a worker runs several
         # one-thread calls at once instead (workers x calls x threads = cores).
         self.threads = settings.concurrent_calls()
-        self.executor = ThreadPoolExecutor(
-            max_workers=self.threads, thread_name_prefix="tabforge-infer"
-        )
+        self.pool = InferenceThreads(self.threads)
         self.openapi = msgspec.json.encode(openapi())
         self.batchers: dict[tuple[str, int], Batcher] = {}
 
@@ -110,8 +107,8 @@ class App:
                 self.metrics.in_progress.dec()
         if ctx.protocol != "other":
             m = self.metrics
-            m.requests.labels(ctx.model, ctx.version, ctx.protocol, str(status)).inc()
-            m.request_seconds.labels(ctx.protocol).observe(time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            m.request_done(ctx.model, ctx.version, ctx.protocol, status, seconds)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -121,7 +118,7 @@ class App:
                 threading.Thread(target=self._load, name="tabforge-load", daemon=True).start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                self.executor.shutdown(wait=True)
+                self.pool.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -281,7 +278,6 @@ class App:
         if batcher is None:
             batcher = self._batcher(name, version, predictor)
         outputs = await batcher.submit(feed)
-        self.metrics.rows.labels(ctx.model, ctx.version).inc(rows)
         return outputs
 
     def _batcher(self, name: str, version: int, predictor: Predictor) -> Batcher:
@@ -291,15 +287,21 @@ class App:
         m = self.metrics
         labels = (name, str(version))
 
+        batch_rows = m.batch_rows.labels(*labels)
+        batch_requests = m.batch_requests.labels(*labels)
+        inference = m.inference_seconds.labels(*labels)
+        queue = m.queue_seconds.labels(*labels)
+        predicted = m.rows.labels(*labels)
+
         def observe(stats: BatchStats) -> None:
-            m.batch_rows.labels(*labels).observe(stats.rows)
-            m.batch_requests.labels(*labels).observe(stats.requests)
-            m.inference_seconds.labels(*labels).observe(stats.run_seconds)
-            queue = m.queue_seconds.labels(*labels)
+            predicted.inc(stats.predicted_rows)
+            batch_rows.observe(stats.rows)
+            batch_requests.observe(stats.requests)
+            inference.observe(stats.run_seconds)
             for seconds in stats.queue_seconds:
                 queue.observe(seconds)
 
-        batcher = Batcher(predictor.run, self.executor, policy, observe)
+        batcher = Batcher(predictor.run, self.pool, policy, observe)
         self.batchers[(name, version)] = batcher
         return batcher
 

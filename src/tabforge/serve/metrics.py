@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -47,6 +49,20 @@ class Metrics:
         self.load_failures = Gauge(
             "tabforge_model_load_failures", "Models that failed to load at start-up.", registry=r
         )
+
+        # labels() hashes and locks on every call; the children are looked up once here.
+        self._children: dict[tuple[str, ...], tuple[Any, Any]] = {}
+
+    def request_done(
+        self, model: str, version: str, protocol: str, status: int, seconds: float
+    ) -> None:
+        key = (model, version, protocol, str(status))
+        children = self._children.get(key)
+        if children is None:
+            children = (self.requests.labels(*key), self.request_seconds.labels(protocol))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
