@@ -1,0 +1,136 @@
+"""Where a single-row V2 request's time goes inside tabforge (no HTTP, no load generator).
+
+Calls each stage of the request path in a loop on the benchmark's LightGBM model, then the
+whole ASGI app in-process (one request at a time, and 16 at once as under load), then the
+same with inference run inline instead of in a worker thread, and with metrics disabled,
+to show what the thread handoff and the Prometheus bookkeeping cost. Run after
+`benchmarks/serve_bench.py` (it uses that script's registry):
+
+    .venv/bin/python benchmarks/serve_profile.py [--registry /tmp/servebench/models]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import uvloop
+
+from tabforge.serve import batching, v2
+from tabforge.serve import metrics as metrics_module
+from tabforge.serve.app import create_app
+from tabforge.serve.settings import ServeSettings
+
+
+def per_call(fn: Callable[[], Any], n: int = 20_000) -> float:
+    for _ in range(200):
+        fn()
+    started = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - started) / n * 1e6
+
+
+def whole_app(registry: Path, body: bytes) -> tuple[float, float]:
+    app = create_app(ServeSettings(registry=registry, models=("lgbm",)))
+    app.repo.load()
+    scope = {
+        "type": "http", "method": "POST", "path": "/v2/models/lgbm/infer",
+        "headers": [(b"content-type", b"application/json")],
+    }  # fmt: skip
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: Any) -> None:
+        return None
+
+    async def run() -> tuple[float, float]:
+        for _ in range(300):
+            await app(scope, receive, send)
+        started = time.perf_counter()
+        for _ in range(3000):
+            await app(scope, receive, send)
+        one = (time.perf_counter() - started) / 3000 * 1e6
+        started = time.perf_counter()
+        for _ in range(400):
+            await asyncio.gather(*(app(scope, receive, send) for _ in range(16)))
+        sixteen = (time.perf_counter() - started) / 6400 * 1e6
+        app.pool.shutdown()
+        return one, sixteen
+
+    return uvloop.run(run())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--registry", type=Path, default=Path("/tmp/servebench/models"))
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    row = [round(float(v), 4) for v in rng.normal(size=30)]
+    body = json.dumps(
+        {"inputs": [{"name": "numeric", "shape": [1, 30], "datatype": "FP32", "data": row}]}
+    ).encode()
+
+    app = create_app(ServeSettings(registry=args.registry, models=("lgbm",)))
+    app.repo.load()
+    version, predictor = app.repo.get("lgbm", None)
+    manifest = predictor.manifest
+    request = v2.decode_request(body)
+    feed = v2.assemble(request, manifest, max_rows=100_000)
+    outputs = predictor.run(feed)
+    stages = {
+        "decode JSON (msgspec)": lambda: v2.decode_request(body),
+        "validate + build tensors": lambda: v2.assemble(request, manifest, max_rows=100_000),
+        "onnxruntime run (1 row)": lambda: predictor.run(feed),
+        "encode response": lambda: v2.response(request, "lgbm", version, outputs, manifest),
+        "metrics for one request": lambda: app.metrics.request_done("lgbm", "1", "v2", 200, 1e-3),
+    }
+    app.pool.shutdown()
+    print("| stage | us per call |\n|---|---:|")
+    for name, fn in stages.items():
+        print(f"| {name} | {per_call(fn):.1f} |")
+
+    rows = [("as shipped", whole_app(args.registry, body))]
+    dispatch = batching.Batcher._dispatch
+
+    def inline(self: batching.Batcher, batch: list[Any]) -> None:
+        self._busy += 1
+        self._finish(batch, self._execute(batch))
+
+    batching.Batcher._dispatch = inline  # type: ignore[method-assign]
+    rows.append(("inference inline (no thread handoff)", whole_app(args.registry, body)))
+    batching.Batcher._dispatch = dispatch  # type: ignore[method-assign]
+
+    class Null:
+        def __getattr__(self, name: str) -> Any:
+            return lambda *a, **k: self
+
+    real = metrics_module.Metrics.__init__
+
+    def no_metrics(self: Any) -> None:
+        real(self)
+        for key in list(vars(self)):
+            if key not in ("registry", "_children"):
+                setattr(self, key, Null())
+        self.request_done = lambda *a, **k: None
+
+    metrics_module.Metrics.__init__ = no_metrics  # type: ignore[method-assign]
+    rows.append(("metrics disabled", whole_app(args.registry, body)))
+    metrics_module.Metrics.__init__ = real  # type: ignore[method-assign]
+    print(
+        "\n| whole ASGI app in-process | us per request, 1 at a time | us per request, 16 at once |"
+    )
+    print("|---|---:|---:|")
+    for name, (one, sixteen) in rows:
+        print(f"| {name} | {one:.0f} | {sixteen:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
