@@ -57,6 +57,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import results_file  # benchmarks/results_file.py, beside this script
+
 ROOT = Path(__file__).resolve().parent.parent
 HELPERS = Path(__file__).resolve().parent / "serve_bench"
 LUA_SCRIPT = HELPERS / "post.lua"
@@ -1312,37 +1314,7 @@ def render(bench: Bench, meta: dict[str, Any]) -> str:
 
 
 def write_section(out: Path, section: str) -> None:
-    """Replace the ``## Serving`` section of ``out`` (or append it), keep the rest.
-
-    A section runs from its ``## `` heading to the next ``## `` heading outside code fences.
-    """
-    text = out.read_text() if out.is_file() else "# Benchmarks\n"
-    lines = text.splitlines()
-    start = end = None
-    fenced = False
-    for i, line in enumerate(lines):
-        if line.lstrip().startswith("```"):
-            fenced = not fenced
-            continue
-        if fenced:
-            continue
-        if start is None and line.rstrip() == SECTION_HEADING:
-            start = i
-        elif start is not None and line.startswith("## "):
-            end = i
-            break
-    body = section.rstrip("\n").splitlines()
-    if start is None:
-        while lines and not lines[-1].strip():
-            lines.pop()
-        new = [*lines, "", *body] if lines else body
-    else:
-        after = lines[end:] if end is not None else []
-        new = [*lines[:start], *body, *([""] if after else []), *after]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("\n".join(new).rstrip("\n") + "\n")
-    os.replace(tmp, out)
+    results_file.write_section(out, SECTION_HEADING, section)
 
 
 # --------------------------------------------------------------------------------------------
