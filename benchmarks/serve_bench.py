@@ -57,16 +57,18 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import results_file  # benchmarks/results_file.py, beside this script
+import common  # benchmarks/common.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 HELPERS = Path(__file__).resolve().parent / "serve_bench"
 LUA_SCRIPT = HELPERS / "post.lua"
 
-FEATURES = [f"f{i:02d}" for i in range(30)]
-TARGET = "y"
-CLASSES = ("no", "yes")
-POSITIVE = "yes"
+FEATURES, TARGET, CLASSES, POSITIVE = (
+    common.FEATURES,
+    common.TARGET,
+    common.CLASSES,
+    common.POSITIVE,
+)
 ROWS = 20_000
 N_ESTIMATORS = 200
 BATCH = 1_000  # rows per request in the batch scenarios
@@ -234,30 +236,7 @@ def _last_line(text: str) -> str:
 
 
 def _chunk(rng: Any, n: int) -> Any:
-    """``n`` rows as a pyarrow table; the same generator (and stream) as batch_bench.py."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    z = rng.standard_normal((n, 31), dtype=np.float32)
-    x = np.empty((n, 30), dtype=np.float32)
-    x[:, :10] = z[:, :10]  # standard normal
-    scale = np.arange(1, 11, dtype=np.float32)
-    x[:, 10:20] = z[:, 10:20] * 10 * scale + 100 * scale  # other scales and offsets
-    x[:, 20:30] = np.exp(z[:, 20:30] / 2)  # skewed, positive
-    logit = (
-        1.2 * x[:, 0]
-        - 0.8 * x[:, 1]
-        + 0.6 * x[:, 2] * x[:, 3]
-        + np.sin(2 * x[:, 4])
-        + 0.4 * (x[:, 5] ** 2 - 1)
-        + 0.5 * (x[:, 11] - 200) / 20
-        - 0.7 * np.log(x[:, 20])
-        + 0.8 * z[:, 30]  # noise
-    )
-    label = pc.take(pa.array(CLASSES), pa.array((logit > 0).astype(np.int8)))
-    arrays = [pa.array(x[:, j]) for j in range(30)]
-    return pa.Table.from_arrays([*arrays, label], names=[*FEATURES, TARGET])
+    return common.chunk(rng, n)
 
 
 def ensure_data(workdir: Path) -> None:
@@ -1314,7 +1293,7 @@ def render(bench: Bench, meta: dict[str, Any]) -> str:
 
 
 def write_section(out: Path, section: str) -> None:
-    results_file.write_section(out, SECTION_HEADING, section)
+    common.write_section(out, SECTION_HEADING, section)
 
 
 # --------------------------------------------------------------------------------------------

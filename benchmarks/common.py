@@ -1,0 +1,78 @@
+"""What the benchmark scripts share: the synthetic data and the RESULTS.md section writer."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+FEATURES = [f"f{i:02d}" for i in range(30)]
+TARGET = "y"
+CLASSES = ("no", "yes")
+POSITIVE = "yes"
+
+
+def chunk(rng: Any, n: int) -> Any:
+    """``n`` rows as a pyarrow table; consumes exactly 31 normals per row, row-major.
+
+    So a file generated in chunks from one seeded stream is the same whatever the chunk
+    size, and a smaller file is always the start of a larger one.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    z = rng.standard_normal((n, 31), dtype=np.float32)
+    x = np.empty((n, 30), dtype=np.float32)
+    x[:, :10] = z[:, :10]  # standard normal
+    scale = np.arange(1, 11, dtype=np.float32)
+    x[:, 10:20] = z[:, 10:20] * 10 * scale + 100 * scale  # other scales and offsets
+    x[:, 20:30] = np.exp(z[:, 20:30] / 2)  # skewed, positive
+    logit = (
+        1.2 * x[:, 0]
+        - 0.8 * x[:, 1]
+        + 0.6 * x[:, 2] * x[:, 3]
+        + np.sin(2 * x[:, 4])
+        + 0.4 * (x[:, 5] ** 2 - 1)
+        + 0.5 * (x[:, 11] - 200) / 20
+        - 0.7 * np.log(x[:, 20])
+        + 0.8 * z[:, 30]  # noise
+    )
+    label = pc.take(pa.array(CLASSES), pa.array((logit > 0).astype(np.int8)))
+    arrays = [pa.array(x[:, j]) for j in range(30)]
+    return pa.Table.from_arrays([*arrays, label], names=[*FEATURES, TARGET])
+
+
+def write_section(out: Path, heading: str, section: str) -> None:
+    """Replace the section that starts with ``heading`` (or append it); keep the rest.
+
+    A section runs from its ``## `` heading to the next ``## `` heading outside code fences.
+    The file is replaced atomically.
+    """
+    text = out.read_text() if out.is_file() else "# Benchmarks\n"
+    lines = text.splitlines()
+    start = end = None
+    fenced = False
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+            continue
+        if fenced:
+            continue
+        if start is None and line.rstrip() == heading:
+            start = i
+        elif start is not None and line.startswith("## "):
+            end = i
+            break
+    body = section.rstrip("\n").splitlines()
+    if start is None:
+        while lines and not lines[-1].strip():
+            lines.pop()
+        new = [*lines, "", *body] if lines else body
+    else:
+        after = lines[end:] if end is not None else []
+        new = [*lines[:start], *body, *([""] if after else []), *after]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text("\n".join(new).rstrip("\n") + "\n")
+    os.replace(tmp, out)
