@@ -106,9 +106,8 @@ class App:
             if counted:
                 self.metrics.in_progress.dec()
         if ctx.protocol != "other":
-            m = self.metrics
             seconds = time.perf_counter() - started
-            m.request_done(ctx.model, ctx.version, ctx.protocol, status, seconds)
+            self.metrics.request_done(ctx.model, ctx.version, ctx.protocol, status, seconds)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -211,7 +210,7 @@ class App:
             request = v2.decode_request(body)
         manifest = predictor.manifest
         feed = v2.assemble(request, manifest, max_rows=self.settings.max_rows, binary=binary)
-        outputs = await self._infer(name, number, predictor, feed, ctx)
+        outputs = await self._infer(name, number, predictor, feed)
         encoded, json_length = v2.response(request, name, number, outputs, manifest)
         if json_length is None:
             return 200, encoded, JSON
@@ -237,7 +236,7 @@ class App:
         _check_content_type(scope, JSON_TYPES)
         body = await self._body(scope, receive)
         feed = v1.assemble(body, predictor.manifest, max_rows=self.settings.max_rows)
-        outputs = await self._infer(name, number, predictor, feed, ctx)
+        outputs = await self._infer(name, number, predictor, feed)
         return 200, _json({"predictions": v1.predictions(outputs, predictor.manifest)}), JSON
 
     # -- helpers -----------------------------------------------------------------------
@@ -269,7 +268,6 @@ class App:
         version: int,
         predictor: Predictor,
         feed: dict[str, np.ndarray],
-        ctx: Context,
     ) -> dict[str, np.ndarray]:
         rows = len(next(iter(feed.values())))
         if rows == 0:
@@ -277,8 +275,7 @@ class App:
         batcher = self.batchers.get((name, version))
         if batcher is None:
             batcher = self._batcher(name, version, predictor)
-        outputs = await batcher.submit(feed)
-        return outputs
+        return await batcher.submit(feed)
 
     def _batcher(self, name: str, version: int, predictor: Predictor) -> Batcher:
         max_rows, delay = self.settings.batch_policy(name)
