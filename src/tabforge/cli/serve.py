@@ -40,6 +40,7 @@ from tabforge.cli import REGISTRY_HELP, _split, main
     metavar="NAME=ROWS[:DELAY_US]",
     help="Batching for one model, overriding the two options above.",
 )
+@click.option("--no-watch", is_flag=True, help="Do not follow registry changes while serving.")
 def serve(
     registry: str | None,
     host: str,
@@ -52,6 +53,7 @@ def serve(
     max_batch_rows: int,
     max_delay_us: int,
     model_batching: tuple[str, ...],
+    no_watch: bool,
 ) -> None:
     """Serve registry models over Open Inference Protocol V2 and KServe V1."""
     from tabforge.config import registry_root
@@ -83,5 +85,6 @@ def serve(
         max_batch_rows=max_batch_rows,
         max_delay_us=max_delay_us,
         model_batching=model_batching,
+        watch=not no_watch,
     )
     run(settings)

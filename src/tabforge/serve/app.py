@@ -73,6 +73,7 @@ class App:
         self.pool = InferenceThreads(self.threads)
         self.openapi = msgspec.json.encode(openapi())
         self.batchers: dict[tuple[str, int], Batcher] = {}
+        self._stop = threading.Event()
 
     # -- ASGI --------------------------------------------------------------------------
 
@@ -114,18 +115,36 @@ class App:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 # Load in the background: /v2/health/live answers at once, ready when done.
-                threading.Thread(target=self._load, name="tabforge-load", daemon=True).start()
+                threading.Thread(target=self._load, name="tabforge-registry", daemon=True).start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                self._stop.set()
                 self.pool.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
     def _load(self) -> None:
         self.repo.load()
-        self.metrics.models_loaded.set(sum(len(m.versions) for m in self.repo.models.values()))
-        self.metrics.load_failures.set(len(self.repo.failures))
+        self._after_refresh()
         log.info("ready: %d model(s), %d failed", len(self.repo.models), len(self.repo.failures))
+        if self.settings.watch:
+            self._watch()
+
+    def _watch(self) -> None:
+        """Poll the registry until shutdown (workers never talk to each other)."""
+        while not self._stop.wait(self.settings.watch_interval):
+            try:
+                self.repo.refresh()
+                self._after_refresh()
+            except Exception:  # a defect must not end the watch: log it, look again later
+                log.exception("registry refresh failed")
+
+    def _after_refresh(self) -> None:
+        served = {(m.name, v) for m in self.repo.models.values() for v in m.versions}
+        for key in [k for k in self.batchers if k not in served]:
+            self.batchers.pop(key, None)  # requests still inside keep their batcher
+        self.metrics.models_loaded.set(len(served))
+        self.metrics.load_failures.set(len(self.repo.failures))
 
     # -- routing -----------------------------------------------------------------------
 
@@ -336,6 +355,17 @@ def create_app(settings: ServeSettings | None = None) -> App:
     return App(settings or ServeSettings())
 
 
+def configure_logging() -> None:
+    """INFO lines from tabforge on stderr, as uvicorn's own (once per process)."""
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
 def app_from_env() -> App:
     """Factory for server workers: settings come from TABFORGE_SERVE_* variables."""
+    configure_logging()  # each worker process logs its own loads and swaps
     return create_app(ServeSettings.from_env())

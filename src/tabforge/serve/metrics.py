@@ -47,7 +47,9 @@ class Metrics:
             "tabforge_models_loaded", "Model versions loaded and served.", registry=r
         )
         self.load_failures = Gauge(
-            "tabforge_model_load_failures", "Models that failed to load at start-up.", registry=r
+            "tabforge_model_load_failures",
+            "Models or versions that failed to load (not served).",
+            registry=r,
         )
 
         # labels() hashes and locks on every call; the children are looked up once here.

@@ -1,9 +1,21 @@
-"""The models a server holds: every version of every served model, loaded once."""
+"""The models a server holds, kept in step with the registry.
+
+Every version of every served model is loaded once (sha256-checked, then warmed up with
+one all-missing row). ``refresh`` compares the registry with what is loaded and applies
+the difference: new versions are loaded in the background and swapped in atomically (one
+dict assignment), a moved alias changes the default version, deleted versions leave. A
+request keeps the session it started with; an old session is released when the last
+request holding it finishes. A version that fails to load is reported once and skipped,
+and whatever served before keeps serving.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from tabforge.errors import NotFoundError, NotReady, TabforgeError
 from tabforge.registry.refs import DEFAULT_ALIAS, NAME_PATTERN
@@ -14,53 +26,115 @@ from tabforge.serve.settings import ServeSettings
 log = logging.getLogger("tabforge.serve")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ServedModel:
     name: str
     versions: dict[int, Predictor] = field(default_factory=dict)
     default: int = 0  # the version an unversioned request gets
 
 
+def warm_up(predictor: Predictor) -> None:
+    """One inference on a row of missing values: the graph must run before it serves."""
+    inputs = predictor.manifest.inputs
+    feed: dict[str, np.ndarray] = {}
+    if inputs.numeric:
+        feed["numeric"] = np.full((1, len(inputs.numeric)), np.nan, dtype=np.float32)
+    if inputs.categorical:
+        feed["categorical"] = np.full(
+            (1, len(inputs.categorical)), inputs.missing_text, dtype=object
+        )
+    predictor.run(feed)
+
+
 class Repository:
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
         self.models: dict[str, ServedModel] = {}
-        self.failures: dict[str, str] = {}
+        self.failures: dict[str, str] = {}  # "name" or "name:version" -> why it is not served
         self.ready = False
+        self._lock = threading.Lock()  # one refresh at a time
 
     def load(self) -> None:
-        """Load every requested model; a model that fails is reported and left out."""
-        store = FilesystemRegistry(self.settings.registry)
-        try:
-            names = list(self.settings.models) or store.names()
-        except TabforgeError as exc:
-            log.error("cannot read registry: %s", exc)
-            names = []
-        threads = self.settings.session_threads()
-        for name in names:
-            try:
-                served = ServedModel(name)
-                for version in store.versions(name):
-                    _, model, manifest = store.load(f"{name}:{version}")
-                    served.versions[version] = Predictor(
-                        model, manifest, threads=threads, spin=False
-                    )
-                if not served.versions:
-                    raise NotFoundError(f"unknown model {name!r} in registry {store.root}")
-                default = store.resolve(name)
-                served.default = default.version or max(served.versions)
-                self.models[name] = served
-                log.info(
-                    "loaded %s versions %s (default %s%s)",
-                    name,
-                    sorted(served.versions),
-                    served.default,
-                    f", {DEFAULT_ALIAS}" if default.alias else "",
-                )
-            except TabforgeError as exc:
-                self.failures[name] = str(exc)
-                log.error("not serving %s: %s", name, exc)
+        """The first load; the server is ready when it returns."""
+        self.refresh()
         self.ready = True
+
+    def refresh(self) -> bool:
+        """Apply registry changes; True if anything served changed."""
+        with self._lock:
+            store = FilesystemRegistry(self.settings.registry)
+            try:
+                names = list(self.settings.models) or store.names()
+            except TabforgeError as exc:
+                self._fail("registry", f"cannot read registry: {exc}")
+                return False
+            changed = False
+            for name in names:
+                changed |= self._refresh_model(store, name)
+            return changed
+
+    def _refresh_model(self, store: FilesystemRegistry, name: str) -> bool:
+        current = self.models.get(name)
+        try:
+            on_disk = store.versions(name)
+            target = store.resolve(name) if on_disk else None
+        except TabforgeError as exc:
+            self._fail(name, str(exc))
+            return False
+        if not on_disk:
+            if current is not None:
+                del self.models[name]
+                log.info("%s left the registry; no longer served", name)
+                return True
+            self._fail(name, f"unknown model {name!r} in registry {store.root}")
+            return False
+        loaded = dict(current.versions) if current else {}
+        versions = {v: loaded[v] for v in on_disk if v in loaded}
+        threads = self.settings.session_threads()
+        for version in on_disk:
+            key = f"{name}:{version}"
+            if version in versions or key in self.failures:
+                continue  # loaded already, or known bad: don't retry the same bytes
+            try:
+                _, model, manifest = store.load(key)
+                predictor = Predictor(model, manifest, threads=threads, spin=False)
+                warm_up(predictor)
+            except TabforgeError as exc:
+                self._fail(key, str(exc))
+                continue
+            except Exception as exc:  # onnxruntime's own errors on a graph that won't run
+                self._fail(key, f"warm-up inference failed: {str(exc).splitlines()[0][:200]}")
+                continue
+            versions[version] = predictor
+            log.info("loaded %s", key)
+        if not versions:
+            return False
+        wanted = target.version if target is not None else None
+        if wanted in versions:
+            default = wanted
+        elif current is not None and current.default in versions:
+            default = current.default  # the new target failed to load: keep serving the old
+        else:
+            default = max(versions)
+        if current is not None and current.default == default and current.versions == versions:
+            return False
+        self.models[name] = ServedModel(name, versions, default)  # the atomic swap
+        self.failures.pop(name, None)
+        log.info(
+            "serving %s versions %s (default %s%s)",
+            name,
+            sorted(versions),
+            default,
+            f", {DEFAULT_ALIAS}"
+            if target is not None and target.alias and wanted == default
+            else "",
+        )
+        return True
+
+    def _fail(self, key: str, reason: str) -> None:
+        if self.failures.get(key) != reason:
+            log.error("not serving %s: %s", key, reason)
+        self.failures[key] = reason
 
     def get(self, name: str, version: str | None) -> tuple[int, Predictor]:
         if not self.ready:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -47,7 +46,6 @@ def serve(settings: ServeSettings) -> None:
     if not settings.registry.is_dir():
         raise ConfigError(f"registry directory {settings.registry} does not exist")
     check_port(settings.host, settings.port)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
     os.environ.update(settings.to_env())  # workers build the app from these
     config = uvicorn.Config(
         "tabforge.serve.app:app_from_env",

@@ -27,6 +27,10 @@ class ServeSettings:
     max_rows: int = 100_000
     #: Seconds a shutdown waits for in-flight requests.
     shutdown_timeout: float = 30.0
+    #: Follow the registry: new versions, moved aliases and deletions apply while serving.
+    watch: bool = True
+    #: Seconds between two looks at the registry.
+    watch_interval: float = 1.0
     #: Dynamic batching: most rows in one onnxruntime call (0 turns batching off).
     max_batch_rows: int = 256
     #: Dynamic batching: how long a batch that is not full may wait for more rows.
