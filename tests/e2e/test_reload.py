@@ -37,7 +37,7 @@ def copy_version(registry: Path, source: int, target: int, *, corrupt: bool = Fa
     tmp.rename(registry / "mixed" / str(target))
 
 
-def test_promotions_under_load_fail_no_request_and_follow_the_alias(registry, tmp_path):
+def test_promotions_and_route_moves_under_load_fail_no_request(registry, tmp_path):
     copy_version(registry, 2, 3)  # three versions to move between
     store = FilesystemRegistry(registry)
     with running(registry, tmp_path, "--workers", "2") as server:
@@ -68,8 +68,14 @@ def test_promotions_under_load_fail_no_request_and_follow_the_alias(registry, tm
             for i in range(10):
                 target = [1, 2, 3][i % 3]
                 promoted = time.monotonic()
-                store.promote(f"mixed:{target}", "production", force=True)
-                offset = wait_for_log(server, f"(default {target}, production", 2, offset)
+                if i % 2 == 0:  # move the production alias, then drop the route
+                    # (this order never exposes an older target between the two steps)
+                    store.promote(f"mixed:{target}", "production", force=True)
+                    store.set_route("mixed", {})
+                    offset = wait_for_log(server, f"(default {target}, production)\n", 2, offset)
+                else:  # move all traffic with a route instead
+                    store.set_route("mixed", {str(target): 1})
+                    offset = wait_for_log(server, f"route {target}=1\n", 2, offset)
                 timeline.append((promoted, time.monotonic(), target))
         finally:
             stop.set()

@@ -86,8 +86,9 @@ def show(ref: str, registry: str | None, as_json: bool) -> None:
     resolved = store.resolve(ref)
     manifest = store.manifest(resolved)
     aliases = {a: v for a, v in store.aliases(resolved.name).items()}
+    route = store.route(resolved.name)
     if as_json:
-        doc = msgspec.to_builtins(manifest) | {"aliases": aliases}
+        doc = msgspec.to_builtins(manifest) | {"aliases": aliases, "route": route}
         click.echo(json.dumps(doc, indent=2))
         return
     console = _console()
@@ -95,6 +96,8 @@ def show(ref: str, registry: str | None, as_json: bool) -> None:
     console.print(f"{manifest.name}:{manifest.version}  {manifest.estimator.name} "
                   f"({manifest.task})  created {manifest.created_at}")  # fmt: skip
     console.print(f"aliases   {', '.join(pointing) or '-'}")
+    if route:
+        console.print("route     " + ", ".join(f"{t}={w}" for t, w in route.items()))
     console.print(f"numeric   {', '.join(manifest.inputs.numeric) or '-'}")
     console.print(f"categorical {', '.join(manifest.inputs.categorical) or '-'}")
     outs = ", ".join(f"{t.name} {t.datatype} {t.shape}" for t in manifest.outputs.tensors)
@@ -153,6 +156,37 @@ def delete(ref: str, force: bool, registry: str | None, quiet: bool) -> None:
     done = _store(registry).delete(ref, force=force)
     if not quiet:
         click.echo(f"deleted {done}")
+
+
+@models.command()
+@click.argument("name")
+@click.argument("weights", nargs=-1)
+@click.option(
+    "--clear", is_flag=True, help="Remove the route: unversioned traffic goes to the default."
+)
+@registry_option
+@quiet_option
+def route(
+    name: str, weights: tuple[str, ...], clear: bool, registry: str | None, quiet: bool
+) -> None:
+    """Split NAME's unversioned traffic: TARGET=WEIGHT ... (aliases or version numbers).
+
+    Example: tabforge models route churn production=90 canary=10
+    """
+    from tabforge.errors import ConfigError
+
+    if clear == bool(weights):
+        raise ConfigError("give TARGET=WEIGHT pairs, or --clear")
+    parsed: dict[str, int] = {}
+    for item in weights:
+        target, eq, weight = item.partition("=")
+        if not eq or not target or not weight.strip().isdigit():
+            raise ConfigError(f"route {item!r}: expected TARGET=WEIGHT, e.g. production=90")
+        parsed[target] = int(weight)
+    _store(registry).set_route(name, parsed)
+    if not quiet:
+        shown = ", ".join(f"{t}={w}" for t, w in parsed.items()) or "cleared"
+        click.echo(f"{name} route: {shown}")
 
 
 @models.command()

@@ -28,6 +28,7 @@ from tabforge.registry.refs import DEFAULT_ALIAS, ModelRef, validate_alias, vali
 MODEL_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
 ALIASES_FILE = "aliases.json"
+ROUTES_FILE = "routes.json"
 LOCK_FILE = ".lock"
 TMP_PREFIX = ".tmp-"
 
@@ -126,6 +127,43 @@ class FilesystemRegistry:
         if DEFAULT_ALIAS in table:
             return ModelRef(ref.name, table[DEFAULT_ALIAS], DEFAULT_ALIAS)
         return ModelRef(ref.name, versions[-1])
+
+    def route(self, name: str) -> dict[str, int]:
+        """The traffic route of ``name``: target (alias or version number) -> weight; {} if none."""
+        path = self.model_dir(name) / ROUTES_FILE
+        try:
+            return dict(msgspec.json.decode(path.read_bytes(), type=dict[str, int]))
+        except FileNotFoundError:
+            return {}
+        except (OSError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise RegistryError(f"unreadable {ROUTES_FILE} for model {name}: {exc}") from exc
+
+    def set_route(self, name: str, weights: dict[str, int]) -> dict[str, int]:
+        """Split unversioned traffic of ``name`` over aliases or versions; {} clears it."""
+        if not self.versions(name):
+            raise NotFoundError(f"unknown model {name!r} in registry {self.root}")
+        for target, weight in weights.items():
+            if weight < 0:
+                raise RegistryError(f"route weight for {target!r} must be 0 or more, got {weight}")
+            self.resolve(f"{name}:{target}" if target.isdigit() else f"{name}@{target}")
+        if weights and sum(weights.values()) <= 0:
+            raise RegistryError("route weights must add up to more than 0")
+        model_dir = self._writable_model_dir(name)
+        path = model_dir / ROUTES_FILE
+        tmp = model_dir / f"{TMP_PREFIX}{uuid.uuid4().hex}.json"
+        try:
+            with locked(model_dir / LOCK_FILE):
+                if weights:
+                    _write(tmp, msgspec.json.encode(weights) + b"\n")
+                    os.rename(tmp, path)
+                else:
+                    path.unlink(missing_ok=True)
+                _fsync_dir(model_dir)
+        except OSError as exc:
+            raise _os_error(f"update the route of {name} in registry {self.root}", exc) from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+        return weights
 
     def version_dir(self, ref: ModelRef | str) -> Path:
         resolved = self.resolve(ref)

@@ -44,6 +44,7 @@ JSON = [(b"content-type", b"application/json")]
 JSON_TYPES = ("", "application/json")
 BINARY_TYPES = ("", "application/json", "application/octet-stream")
 BINARY_HEADER = b"inference-header-content-length"
+ROUTING_HEADER = b"x-routing-key"
 
 
 class ClientGone(Exception):
@@ -210,8 +211,9 @@ class App:
     async def _v2_infer(
         self, name: str, version: str | None, scope: Scope, receive: Receive, ctx: Context
     ) -> tuple[int, bytes, list[Any]]:
-        number, predictor = self.repo.get(name, version)
-        ctx.version = str(number)
+        served = self.repo.served(name)  # unknown model: 404 before reading the body
+        if version is not None:
+            ctx.version = str(served.choose(version)[0])
         header_length = _header(scope, BINARY_HEADER)
         _check_content_type(scope, BINARY_TYPES if header_length else JSON_TYPES)
         body = await self._body(scope, receive)
@@ -227,6 +229,9 @@ class App:
             binary = v2.binary_inputs(request, memoryview(body)[split:])
         else:
             request = v2.decode_request(body)
+        key = _header(scope, ROUTING_HEADER) or (request.parameters or {}).get("routing_key")
+        number, predictor = served.choose(version, None if key is None else str(key))
+        ctx.version = str(number)
         manifest = predictor.manifest
         feed = v2.assemble(request, manifest, max_rows=self.settings.max_rows, binary=binary)
         outputs = await self._infer(name, number, predictor, feed)
@@ -249,7 +254,9 @@ class App:
         if verb != "predict":
             raise NotFoundError(f"no such endpoint: {scope['path']}")
         _only(method, "POST")
-        number, predictor = self.repo.get(name, None)
+        number, predictor = self.repo.served(name).choose(
+            None, _header(scope, ROUTING_HEADER) or None
+        )
         ctx.version = str(number)
         ctx.extra_headers.append((b"x-model-version", str(number).encode()))
         _check_content_type(scope, JSON_TYPES)

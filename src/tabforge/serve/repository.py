@@ -11,7 +11,9 @@ and whatever served before keeps serving.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import random
 import threading
 from dataclasses import dataclass, field
 
@@ -30,7 +32,28 @@ log = logging.getLogger("tabforge.serve")
 class ServedModel:
     name: str
     versions: dict[int, Predictor] = field(default_factory=dict)
-    default: int = 0  # the version an unversioned request gets
+    default: int = 0  # the version an unversioned request gets without a route
+    # Traffic route: (version, cumulative weight) pairs; empty means everything to default.
+    route: tuple[tuple[int, int], ...] = ()
+
+    def choose(self, version: str | None, routing_key: str | None = None) -> tuple[int, Predictor]:
+        """An explicit version; else the route's pick (sticky per key); else the default."""
+        if version is not None:
+            if not version.isdigit() or int(version) not in self.versions:
+                raise NotFoundError(f"model {self.name!r} has no version {version!r}")
+            return int(version), self.versions[int(version)]
+        number = self.pick(routing_key) if self.route else self.default
+        return number, self.versions[number]
+
+    def pick(self, routing_key: str | None) -> int:
+        total = self.route[-1][1]
+        if routing_key is None:
+            point = random.randrange(total)
+        else:
+            # A stable hash: the same key lands on the same version in every worker.
+            digest = hashlib.blake2b(routing_key.encode(), digest_size=8).digest()
+            point = int.from_bytes(digest, "big") % total
+        return next(version for version, upto in self.route if point < upto)
 
 
 def warm_up(predictor: Predictor) -> None:
@@ -109,6 +132,7 @@ class Repository:
             log.info("loaded %s", key)
         if not versions:
             return False
+        route = self._route(store, name, versions, current)
         wanted = target.version if target is not None else None
         if wanted in versions:
             default = wanted
@@ -116,34 +140,78 @@ class Repository:
             default = current.default  # the new target failed to load: keep serving the old
         else:
             default = max(versions)
-        if current is not None and current.default == default and current.versions == versions:
+        if (
+            current is not None
+            and current.default == default
+            and current.versions == versions
+            and current.route == route
+        ):
             return False
-        self.models[name] = ServedModel(name, versions, default)  # the atomic swap
+        self.models[name] = ServedModel(name, versions, default, route)  # the atomic swap
         self.failures.pop(name, None)
+        aliased = target is not None and target.alias and wanted == default
         log.info(
-            "serving %s versions %s (default %s%s)",
+            "serving %s versions %s (default %s%s)%s",
             name,
             sorted(versions),
             default,
-            f", {DEFAULT_ALIAS}"
-            if target is not None and target.alias and wanted == default
-            else "",
+            f", {DEFAULT_ALIAS}" if aliased else "",
+            f" route {_show_route(route)}" if route else "",
         )
         return True
+
+    def _route(
+        self,
+        store: FilesystemRegistry,
+        name: str,
+        versions: dict[int, Predictor],
+        current: ServedModel | None,
+    ) -> tuple[tuple[int, int], ...]:
+        """The registry route resolved to loaded versions, as cumulative weights."""
+        try:
+            weights = store.route(name)
+            aliases = store.aliases(name) if weights else {}
+        except TabforgeError as exc:
+            self._fail(f"{name} route", str(exc))
+            return current.route if current is not None else ()
+        self.failures.pop(f"{name} route", None)
+        pairs: list[tuple[int, int]] = []
+        total = 0
+        for target, weight in weights.items():
+            version = int(target) if target.isdigit() else aliases.get(target)
+            if version is None or version not in versions or weight <= 0:
+                if weight > 0:
+                    log.warning("route of %s: %r is not a served version; skipped", name, target)
+                continue
+            total += weight
+            pairs.append((version, total))
+        return tuple(pairs)
 
     def _fail(self, key: str, reason: str) -> None:
         if self.failures.get(key) != reason:
             log.error("not serving %s: %s", key, reason)
         self.failures[key] = reason
 
-    def get(self, name: str, version: str | None) -> tuple[int, Predictor]:
+    def served(self, name: str) -> ServedModel:
+        """The model as served right now (one consistent snapshot)."""
         if not self.ready:
             raise NotReady("models are still loading")
         served = self.models.get(name) if NAME_PATTERN.fullmatch(name) else None
         if served is None:
             raise NotFoundError(f"unknown model {name!r}")
+        return served
+
+    def get(self, name: str, version: str | None) -> tuple[int, Predictor]:
+        """An explicit version, or the default (metadata and readiness are not routed)."""
+        served = self.served(name)
         if version is None:
             return served.default, served.versions[served.default]
-        if not version.isdigit() or int(version) not in served.versions:
-            raise NotFoundError(f"model {name!r} has no version {version!r}")
-        return int(version), served.versions[int(version)]
+        return served.choose(version)
+
+
+def _show_route(route: tuple[tuple[int, int], ...]) -> str:
+    shares, before = [], 0
+    for version, upto in route:
+        shares.append(f"{version}={upto - before}")
+        before = upto
+    return ",".join(shares)
