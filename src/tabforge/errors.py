@@ -75,3 +75,15 @@ class NotReady(TabforgeError):
 
 class MethodNotAllowed(TabforgeError):
     http_status = 405
+
+
+class Unauthorized(TabforgeError):
+    """No credentials where some are required."""
+
+    http_status = 401
+
+
+class Forbidden(TabforgeError):
+    """Credentials refused, or the endpoint is disabled."""
+
+    http_status = 403

@@ -34,13 +34,17 @@ class Server:
 
 
 @contextmanager
-def running(registry: Path, tmp: Path, *args: str, command: str = "serve") -> Iterator[Server]:
+def running(
+    registry: Path, tmp: Path, *args: str, command: str = "serve", env: dict[str, str] | None = None
+) -> Iterator[Server]:
     port = free_port()
     exe = str(Path(sys.executable).parent / "tabforge")
     log = tmp / f"server-{port}.log"
     argv = [exe, command, "--registry", str(registry), "--port", str(port), *args]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
+        proc = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ) | (env or {})
+        )
     server = Server(proc, f"http://127.0.0.1:{port}", log)
     try:
         deadline = time.monotonic() + 120

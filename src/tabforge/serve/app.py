@@ -7,6 +7,7 @@ error leaves through one handler as ``{"error": ...}`` with the error's own stat
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -27,7 +28,7 @@ from tabforge.errors import (
     UnsupportedMediaType,
 )
 from tabforge.runtime.predictor import Predictor
-from tabforge.serve import v1, v2
+from tabforge.serve import admin, v1, v2
 from tabforge.serve.batching import Batcher, BatchPolicy, BatchStats, InferenceThreads
 from tabforge.serve.metrics import Metrics
 from tabforge.serve.openapi import openapi
@@ -75,6 +76,7 @@ class App:
         self.openapi = msgspec.json.encode(openapi())
         self.batchers: dict[tuple[str, int], Batcher] = {}
         self._stop = threading.Event()
+        self.credentials = admin.Credentials.from_env()
 
     # -- ASGI --------------------------------------------------------------------------
 
@@ -184,8 +186,11 @@ class App:
             if parts[1] == "ready" and not self.repo.ready:
                 raise NotReady("models are still loading")
             return 200, _json({parts[1]: True}), JSON
+        if parts[0] == "repository":
+            return await self._admin(method, parts[1:], scope, receive)
         if parts[0] != "models" or len(parts) < 2:
             raise NotFoundError(f"no such endpoint: {scope['path']}")
+        self.credentials.check_inference(_headers(scope))
         name, rest, version = parts[1], parts[2:], None
         ctx.model = name
         if rest[:1] == ["versions"]:
@@ -244,6 +249,7 @@ class App:
     async def _v1(
         self, method: str, part: str, scope: Scope, receive: Receive, ctx: Context
     ) -> tuple[int, bytes, list[Any]]:
+        self.credentials.check_inference(_headers(scope))
         name, colon, verb = part.partition(":")
         ctx.model = name
         if not colon:
@@ -264,6 +270,23 @@ class App:
         feed = v1.assemble(body, predictor.manifest, max_rows=self.settings.max_rows)
         outputs = await self._infer(name, number, predictor, feed)
         return 200, _json({"predictions": v1.predictions(outputs, predictor.manifest)}), JSON
+
+    async def _admin(
+        self, method: str, parts: list[str], scope: Scope, receive: Receive
+    ) -> tuple[int, bytes, list[Any]]:
+        """POST /v2/repository/index, /v2/repository/models/{name}/{load,unload,promote,route}."""
+        self.credentials.check_admin(_headers(scope))
+        _only(method, "POST")
+        body = await self._body(scope, receive)
+        if parts == ["index"]:
+            return 200, _json(admin.index(self.repo)), JSON
+        if len(parts) == 3 and parts[0] == "models":
+            if not self.repo.ready:
+                raise NotReady("models are still loading")
+            result = await asyncio.to_thread(admin.action, self.repo, parts[1], parts[2], body)
+            self._after_refresh()
+            return 200, _json(result), JSON
+        raise NotFoundError(f"no such endpoint: {scope['path']}")
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -340,6 +363,10 @@ def _error(message: str) -> bytes:
 def _only(method: str, allowed: str) -> None:
     if method != allowed and not (allowed == "GET" and method == "HEAD"):
         raise MethodNotAllowed(f"method {method} not allowed here; use {allowed}")
+
+
+def _headers(scope: Scope) -> dict[bytes, bytes]:
+    return dict(scope.get("headers", ()))
 
 
 def _header(scope: Scope, name: bytes) -> str:

@@ -75,6 +75,7 @@ class Repository:
         self.models: dict[str, ServedModel] = {}
         self.failures: dict[str, str] = {}  # "name" or "name:version" -> why it is not served
         self.ready = False
+        self.unloaded: set[str] = set()  # models an admin unloaded from this worker
         self._lock = threading.Lock()  # one refresh at a time
 
     def load(self) -> None:
@@ -93,7 +94,8 @@ class Repository:
                 return False
             changed = False
             for name in names:
-                changed |= self._refresh_model(store, name)
+                if name not in self.unloaded:
+                    changed |= self._refresh_model(store, name)
             return changed
 
     def _refresh_model(self, store: FilesystemRegistry, name: str) -> bool:

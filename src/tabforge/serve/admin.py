@@ -1,0 +1,122 @@
+"""Credentials and the admin API (the V2 repository extension, plus promote and route).
+
+Admin endpoints need ``Authorization: Bearer <TABFORGE_ADMIN_TOKEN>`` and answer 403 when
+no token is configured. Inference endpoints need one of ``TABFORGE_API_KEYS`` (comma
+separated; as a bearer token or an ``X-API-Key`` header) when that variable is set.
+Comparisons are constant-time, every key is compared, and no message says which keys exist.
+Admin writes go to the registry, so every worker (which all watch it) follows.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from typing import Any
+
+import msgspec
+
+from tabforge.errors import DataError, Forbidden, TabforgeError, Unauthorized
+from tabforge.registry.store import FilesystemRegistry
+from tabforge.serve.repository import Repository
+
+
+class Credentials:
+    def __init__(self, admin_token: str | None, api_keys: list[str]) -> None:
+        self.admin_token = admin_token or None
+        self.api_keys = [k for k in api_keys if k]
+
+    @classmethod
+    def from_env(cls) -> Credentials:
+        keys = os.environ.get("TABFORGE_API_KEYS", "")
+        return cls(os.environ.get("TABFORGE_ADMIN_TOKEN"), [k.strip() for k in keys.split(",")])
+
+    @staticmethod
+    def _presented(headers: dict[bytes, bytes]) -> str | None:
+        auth = headers.get(b"authorization", b"").decode("latin-1").strip()
+        if auth.lower().startswith("bearer "):
+            return auth[7:].strip()
+        key = headers.get(b"x-api-key", b"").decode("latin-1").strip()
+        return key or None
+
+    @staticmethod
+    def _matches(presented: str, secrets: list[str]) -> bool:
+        ok = False
+        for secret in secrets:  # no early exit: the time taken does not depend on which matched
+            ok |= hmac.compare_digest(presented.encode(), secret.encode())
+        return ok
+
+    def check_admin(self, headers: dict[bytes, bytes]) -> None:
+        if self.admin_token is None:
+            raise Forbidden("the admin API is disabled (set TABFORGE_ADMIN_TOKEN to enable it)")
+        presented = self._presented(headers)
+        if presented is None:
+            raise Unauthorized("admin endpoints need an Authorization: Bearer token")
+        if not self._matches(presented, [self.admin_token]):
+            raise Forbidden("invalid credentials")
+
+    def check_inference(self, headers: dict[bytes, bytes]) -> None:
+        if not self.api_keys:
+            return
+        presented = self._presented(headers)
+        if presented is None:
+            raise Unauthorized("an API key is required (Authorization: Bearer <key> or X-API-Key)")
+        if not self._matches(presented, self.api_keys):
+            raise Forbidden("invalid credentials")
+
+
+class PromoteRequest(msgspec.Struct):
+    version: int
+    alias: str = "production"
+    force: bool = False
+
+
+class RouteRequest(msgspec.Struct):
+    weights: dict[str, int] = msgspec.field(default_factory=dict)
+
+
+def _decode(body: bytes, kind: type[Any]) -> Any:
+    try:
+        return msgspec.json.decode(body or b"{}", type=kind)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise DataError(f"invalid admin request: {exc}") from exc
+
+
+def index(repo: Repository) -> list[dict[str, str]]:
+    """Every model version this worker knows of, with its state."""
+    rows = []
+    for name, served in sorted(repo.models.items()):
+        for number in sorted(served.versions):
+            rows.append({"name": name, "version": str(number), "state": "READY", "reason": ""})
+    for key, reason in sorted(repo.failures.items()):
+        name, _, label = key.partition(":")
+        rows.append({"name": name, "version": label, "state": "UNAVAILABLE", "reason": reason})
+    for name in sorted(repo.unloaded):
+        rows.append({"name": name, "version": "", "state": "UNLOADED", "reason": "unloaded"})
+    return rows
+
+
+def action(repo: Repository, name: str, verb: str, body: bytes) -> dict[str, Any]:
+    store = FilesystemRegistry(repo.settings.registry)
+    if verb == "load":
+        repo.unloaded.discard(name)
+        repo.refresh()
+        if name not in repo.models:
+            reason = repo.failures.get(name) or f"model {name!r} could not be loaded"
+            raise TabforgeError(reason)
+        return {"name": name, "state": "READY", "versions": sorted(repo.models[name].versions)}
+    if verb == "unload":
+        repo.served(name)  # 404 for a model this worker does not serve
+        repo.unloaded.add(name)
+        repo.models.pop(name, None)
+        return {"name": name, "state": "UNLOADED"}
+    if verb == "promote":
+        promote = _decode(body, PromoteRequest)
+        done = store.promote(f"{name}:{promote.version}", promote.alias, force=promote.force)
+        repo.refresh()
+        return {"name": name, "alias": promote.alias, "version": done.version}
+    if verb == "route":
+        route = _decode(body, RouteRequest)
+        weights = store.set_route(name, route.weights)
+        repo.refresh()
+        return {"name": name, "route": weights}
+    raise DataError(f"unknown repository action {verb!r}")

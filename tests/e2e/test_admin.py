@@ -1,0 +1,107 @@
+"""Admin API (repository extension, promote, route) and credentials."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.e2e.server import running
+from tests.e2e.test_reload import BODY
+
+TOKEN = "s3cret-admin-token"
+ADMIN = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def test_admin_is_disabled_without_a_token(registry, tmp_path):
+    with running(registry, tmp_path, env={"TABFORGE_ADMIN_TOKEN": ""}) as server:
+        r = httpx.post(server.url + "/v2/repository/index", headers=ADMIN)
+        assert r.status_code == 403
+        assert "disabled" in r.json()["error"]
+
+
+@pytest.fixture
+def admin_server(registry, tmp_path):
+    with running(registry, tmp_path, env={"TABFORGE_ADMIN_TOKEN": TOKEN}) as server:
+        yield server
+
+
+@pytest.mark.parametrize(("headers", "status"), [
+    ({}, 401),
+    ({"Authorization": "Bearer wrong"}, 403),
+    ({"Authorization": f"Basic {TOKEN}"}, 401),
+    ({"Authorization": f"Bearer {TOKEN}x"}, 403),
+])  # fmt: skip
+def test_admin_refuses_missing_and_wrong_tokens(admin_server, headers, status):
+    r = httpx.post(admin_server.url + "/v2/repository/index", headers=headers)
+    assert r.status_code == status
+    assert TOKEN not in r.text
+
+
+def test_repository_index_load_and_unload(admin_server):
+    url = admin_server.url
+    index = httpx.post(url + "/v2/repository/index", headers=ADMIN).json()
+    assert {(m["name"], m["version"], m["state"]) for m in index} == {
+        ("mixed", "1", "READY"),
+        ("mixed", "2", "READY"),
+    }
+    assert (
+        httpx.post(url + "/v2/repository/models/mixed/unload", headers=ADMIN).json()["state"]
+        == "UNLOADED"
+    )
+    assert httpx.get(url + "/v2/models/mixed/ready").status_code == 404
+    loaded = httpx.post(url + "/v2/repository/models/mixed/load", headers=ADMIN)
+    assert loaded.status_code == 200, loaded.text
+    assert loaded.json()["versions"] == [1, 2]
+    assert httpx.get(url + "/v2/models/mixed/ready").status_code == 200
+    missing = httpx.post(url + "/v2/repository/models/nope/unload", headers=ADMIN)
+    assert missing.status_code == 404
+
+
+def test_promote_and_route_endpoints_take_effect(admin_server, registry):
+    url = admin_server.url
+
+    def served_version() -> str:
+        return httpx.post(url + "/v1/models/mixed:predict", json=BODY).headers["x-model-version"]
+
+    assert served_version() == "2"
+    r = httpx.post(url + "/v2/repository/models/mixed/promote", headers=ADMIN, json={"version": 1})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"name": "mixed", "alias": "production", "version": 1}
+    assert served_version() == "1"
+    r = httpx.post(
+        url + "/v2/repository/models/mixed/route", headers=ADMIN, json={"weights": {"2": 1}}
+    )
+    assert r.status_code == 200, r.text
+    assert served_version() == "2"
+    assert (
+        httpx.post(url + "/v2/repository/models/mixed/route", headers=ADMIN, json={}).json()[
+            "route"
+        ]
+        == {}
+    )
+    assert served_version() == "1"
+    bad = httpx.post(
+        url + "/v2/repository/models/mixed/promote", headers=ADMIN, json={"version": 9}
+    )
+    assert bad.status_code == 404
+    assert "no version 9" in bad.json()["error"]
+    malformed = httpx.post(url + "/v2/repository/models/mixed/promote", headers=ADMIN, content=b"{")
+    assert malformed.status_code == 400
+
+
+def test_api_keys_guard_inference_but_not_health(registry, tmp_path):
+    with running(registry, tmp_path, env={"TABFORGE_API_KEYS": "key-one, key-two"}) as server:
+        url = server.url + "/v1/models/mixed:predict"
+        assert httpx.post(url, json=BODY).status_code == 401
+        wrong = httpx.post(url, json=BODY, headers={"X-API-Key": "key-three"})
+        assert wrong.status_code == 403
+        assert "key-one" not in wrong.text
+        assert (
+            httpx.post(url, json=BODY, headers={"Authorization": "Bearer key-two"}).status_code
+            == 200
+        )
+        assert httpx.post(url, json=BODY, headers={"X-API-Key": "key-one"}).status_code == 200
+        assert httpx.get(server.url + "/v2/models/mixed").status_code == 401
+        assert httpx.get(server.url + "/v2/health/ready").status_code == 200
+        assert httpx.get(server.url + "/v2/health/live").status_code == 200
+        assert httpx.get(server.url + "/metrics").status_code == 200
