@@ -87,8 +87,10 @@ def show(ref: str, registry: str | None, as_json: bool) -> None:
     manifest = store.manifest(resolved)
     aliases = {a: v for a, v in store.aliases(resolved.name).items()}
     route = store.route(resolved.name)
+    shadow_doc = store.shadow(resolved.name)
     if as_json:
-        doc = msgspec.to_builtins(manifest) | {"aliases": aliases, "route": route}
+        extra = {"aliases": aliases, "route": route, "shadow": shadow_doc}
+        doc = msgspec.to_builtins(manifest) | extra
         click.echo(json.dumps(doc, indent=2))
         return
     console = _console()
@@ -98,6 +100,8 @@ def show(ref: str, registry: str | None, as_json: bool) -> None:
     console.print(f"aliases   {', '.join(pointing) or '-'}")
     if route:
         console.print("route     " + ", ".join(f"{t}={w}" for t, w in route.items()))
+    if shadow_doc:
+        console.print(f"shadow    {shadow_doc['target']} ({shadow_doc['sample']:.0%} of traffic)")
     console.print(f"numeric   {', '.join(manifest.inputs.numeric) or '-'}")
     console.print(f"categorical {', '.join(manifest.inputs.categorical) or '-'}")
     outs = ", ".join(f"{t.name} {t.datatype} {t.shape}" for t in manifest.outputs.tensors)
@@ -187,6 +191,30 @@ def route(
     if not quiet:
         shown = ", ".join(f"{t}={w}" for t, w in parsed.items()) or "cleared"
         click.echo(f"{name} route: {shown}")
+
+
+@models.command()
+@click.argument("name")
+@click.argument("ref", required=False)
+@click.option("--sample", default=0.1, show_default=True, type=float, help="Fraction mirrored.")
+@click.option("--clear", is_flag=True, help="Stop shadowing.")
+@registry_option
+@quiet_option
+def shadow(
+    name: str, ref: str | None, sample: float, clear: bool, registry: str | None, quiet: bool
+) -> None:
+    """Mirror a sample of NAME's traffic to REF (NAME:VERSION or NAME@ALIAS); it never answers."""
+    from tabforge.errors import ConfigError
+
+    if clear == (ref is not None):
+        raise ConfigError("give the shadow REF, or --clear")
+    doc = _store(registry).set_shadow(name, None if clear else ref, sample)
+    if not quiet:
+        click.echo(
+            f"{name} shadow: {doc['target']} ({doc['sample']:.0%})"
+            if doc
+            else f"{name} shadow: cleared"
+        )
 
 
 @models.command()

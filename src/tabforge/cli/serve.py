@@ -41,6 +41,8 @@ from tabforge.cli import REGISTRY_HELP, _split, main
     help="Batching for one model, overriding the two options above.",
 )
 @click.option("--no-watch", is_flag=True, help="Do not follow registry changes while serving.")
+@click.option("--cache-entries", default=0, show_default=True, type=int,
+              help="Response cache entries per model version (0: off).")  # fmt: skip
 def serve(
     registry: str | None,
     host: str,
@@ -54,6 +56,7 @@ def serve(
     max_delay_us: int,
     model_batching: tuple[str, ...],
     no_watch: bool,
+    cache_entries: int,
 ) -> None:
     """Serve registry models over Open Inference Protocol V2 and KServe V1."""
     from tabforge.config import registry_root
@@ -86,5 +89,6 @@ def serve(
         max_delay_us=max_delay_us,
         model_batching=model_batching,
         watch=not no_watch,
+        cache_entries=max(0, cache_entries),
     )
     run(settings)

@@ -15,6 +15,7 @@ import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -29,6 +30,7 @@ MODEL_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
 ALIASES_FILE = "aliases.json"
 ROUTES_FILE = "routes.json"
+SHADOW_FILE = "shadow.json"
 LOCK_FILE = ".lock"
 TMP_PREFIX = ".tmp-"
 
@@ -164,6 +166,51 @@ class FilesystemRegistry:
         finally:
             tmp.unlink(missing_ok=True)
         return weights
+
+    def shadow(self, name: str) -> dict[str, Any]:
+        """The shadow of ``name``: {"target": alias or version, "sample": fraction}; {} if none."""
+        path = self.model_dir(name) / SHADOW_FILE
+        try:
+            return dict(msgspec.json.decode(path.read_bytes(), type=dict[str, Any]))
+        except FileNotFoundError:
+            return {}
+        except (OSError, msgspec.DecodeError) as exc:
+            raise RegistryError(f"unreadable {SHADOW_FILE} for model {name}: {exc}") from exc
+
+    def set_shadow(
+        self, name: str, ref: ModelRef | str | None, sample: float = 0.1
+    ) -> dict[str, Any]:
+        """Mirror a sample of ``name``'s unversioned traffic to ``ref``; None clears it."""
+        doc: dict[str, Any] = {}
+        if ref is not None:
+            ref = ModelRef.parse(ref) if isinstance(ref, str) else ref
+            if ref.name != name:
+                raise RegistryError(f"the shadow of {name} must be a version of {name}, not {ref}")
+            if not 0.0 < sample <= 1.0:
+                raise RegistryError(f"--sample must be in (0, 1], got {sample}")
+            if ref.version is None and ref.alias is None:
+                raise RegistryError("name the shadow as NAME:VERSION or NAME@ALIAS")
+            self.resolve(ref)
+            target = str(ref.version) if ref.version is not None else str(ref.alias)
+            doc = {"target": target, "sample": sample}
+        elif not self.versions(name):
+            raise NotFoundError(f"unknown model {name!r} in registry {self.root}")
+        model_dir = self._writable_model_dir(name)
+        path = model_dir / SHADOW_FILE
+        tmp = model_dir / f"{TMP_PREFIX}{uuid.uuid4().hex}.json"
+        try:
+            with locked(model_dir / LOCK_FILE):
+                if doc:
+                    _write(tmp, msgspec.json.encode(doc) + b"\n")
+                    os.rename(tmp, path)
+                else:
+                    path.unlink(missing_ok=True)
+                _fsync_dir(model_dir)
+        except OSError as exc:
+            raise _os_error(f"update the shadow of {name} in registry {self.root}", exc) from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+        return doc
 
     def version_dir(self, ref: ModelRef | str) -> Path:
         resolved = self.resolve(ref)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -30,9 +31,11 @@ from tabforge.errors import (
 from tabforge.runtime.predictor import Predictor
 from tabforge.serve import admin, v1, v2
 from tabforge.serve.batching import Batcher, BatchPolicy, BatchStats, InferenceThreads
+from tabforge.serve.cache import MAX_CACHED_ROWS, ResponseCache
+from tabforge.serve.cache import key as cache_key
 from tabforge.serve.metrics import Metrics
 from tabforge.serve.openapi import openapi
-from tabforge.serve.repository import Repository
+from tabforge.serve.repository import Repository, ServedModel
 from tabforge.serve.settings import ServeSettings
 
 Scope = MutableMapping[str, Any]
@@ -55,13 +58,15 @@ class ClientGone(Exception):
 class Context:
     """What a request turned out to be, for metrics."""
 
-    __slots__ = ("extra_headers", "model", "protocol", "version")
+    __slots__ = ("extra_headers", "model", "protocol", "shadow", "version")
 
     def __init__(self) -> None:
         self.model = ""
         self.version = ""
         self.protocol = "other"
         self.extra_headers: list[tuple[bytes, bytes]] = []
+        # (model, shadow version, feed, primary outputs) to mirror after responding
+        self.shadow: tuple[str, int, dict[str, np.ndarray], dict[str, np.ndarray]] | None = None
 
 
 class App:
@@ -75,6 +80,8 @@ class App:
         self.pool = InferenceThreads(self.threads)
         self.openapi = msgspec.json.encode(openapi())
         self.batchers: dict[tuple[str, int], Batcher] = {}
+        self.caches: dict[tuple[str, int], ResponseCache] = {}
+        self._shadow_tasks: set[asyncio.Task[None]] = set()
         self._stop = threading.Event()
         self.credentials = admin.Credentials.from_env()
 
@@ -109,6 +116,8 @@ class App:
         finally:
             if counted:
                 self.metrics.in_progress.dec()
+        if ctx.shadow is not None:
+            self._mirror(*ctx.shadow)  # after the response: the client never waits for it
         if ctx.protocol != "other":
             seconds = time.perf_counter() - started
             self.metrics.request_done(ctx.model, ctx.version, ctx.protocol, status, seconds)
@@ -146,6 +155,8 @@ class App:
         served = {(m.name, v) for m in self.repo.models.values() for v in m.versions}
         for key in [k for k in self.batchers if k not in served]:
             self.batchers.pop(key, None)  # requests still inside keep their batcher
+        for key in [k for k in self.caches if k not in served]:
+            self.caches.pop(key, None)
         self.metrics.models_loaded.set(len(served))
         self.metrics.load_failures.set(len(self.repo.failures))
 
@@ -240,6 +251,8 @@ class App:
         manifest = predictor.manifest
         feed = v2.assemble(request, manifest, max_rows=self.settings.max_rows, binary=binary)
         outputs = await self._infer(name, number, predictor, feed)
+        if version is None:
+            ctx.shadow = _shadow_for(served, name, feed, outputs)
         encoded, json_length = v2.response(request, name, number, outputs, manifest)
         if json_length is None:
             return 200, encoded, JSON
@@ -260,16 +273,56 @@ class App:
         if verb != "predict":
             raise NotFoundError(f"no such endpoint: {scope['path']}")
         _only(method, "POST")
-        number, predictor = self.repo.served(name).choose(
-            None, _header(scope, ROUTING_HEADER) or None
-        )
+        served = self.repo.served(name)
+        number, predictor = served.choose(None, _header(scope, ROUTING_HEADER) or None)
         ctx.version = str(number)
         ctx.extra_headers.append((b"x-model-version", str(number).encode()))
         _check_content_type(scope, JSON_TYPES)
         body = await self._body(scope, receive)
         feed = v1.assemble(body, predictor.manifest, max_rows=self.settings.max_rows)
         outputs = await self._infer(name, number, predictor, feed)
+        ctx.shadow = _shadow_for(served, name, feed, outputs)
         return 200, _json({"predictions": v1.predictions(outputs, predictor.manifest)}), JSON
+
+    def _mirror(
+        self, name: str, version: int, feed: dict[str, np.ndarray], primary: dict[str, np.ndarray]
+    ) -> None:
+        """Run the shadow in the background; at most one at a time, the rest are dropped."""
+        if self._shadow_tasks:
+            self.metrics.shadow.labels(name, str(version), "dropped").inc()
+            return
+        task = asyncio.get_running_loop().create_task(self._shadow(name, version, feed, primary))
+        self._shadow_tasks.add(task)
+        task.add_done_callback(self._shadow_tasks.discard)
+
+    async def _shadow(
+        self, name: str, version: int, feed: dict[str, np.ndarray], primary: dict[str, np.ndarray]
+    ) -> None:
+        m, labels = self.metrics, (name, str(version))
+        served = self.repo.models.get(name)
+        if served is None or version not in served.versions:
+            m.shadow.labels(*labels, "dropped").inc()
+            return
+        try:
+            outputs = await self._infer(name, version, served.versions[version], feed)
+        except Exception:  # a shadow must never hurt: count it and move on
+            m.shadow.labels(*labels, "failed").inc()
+            return
+        m.shadow.labels(*labels, "ran").inc()
+        if "label" in outputs and "label" in primary:
+            same = int(np.count_nonzero(outputs["label"] == primary["label"]))
+            m.shadow_rows.labels(*labels, "yes").inc(same)
+            m.shadow_rows.labels(*labels, "no").inc(len(primary["label"]) - same)
+        diffs = [
+            float(np.max(np.abs(outputs[k] - primary[k])))
+            for k in ("probabilities", "prediction", "scores")
+            if k in outputs
+            and k in primary
+            and outputs[k].shape == primary[k].shape
+            and outputs[k].size
+        ]
+        if diffs:
+            m.shadow_diff.labels(*labels).observe(max(diffs))
 
     async def _admin(
         self, method: str, parts: list[str], scope: Scope, receive: Receive
@@ -321,10 +374,23 @@ class App:
         rows = len(next(iter(feed.values())))
         if rows == 0:
             return predictor.run(feed)  # nothing to batch or wait for
+        cache, k = None, b""
+        if self.settings.cache_entries and rows <= MAX_CACHED_ROWS:
+            cache = self.caches.get((name, version))
+            if cache is None:
+                cache = self.caches[(name, version)] = ResponseCache(self.settings.cache_entries)
+            k = cache_key(feed)
+            found = cache.get(k)
+            self.metrics.cache.labels(name, str(version), "hit" if found else "miss").inc()
+            if found is not None:
+                return found
         batcher = self.batchers.get((name, version))
         if batcher is None:
             batcher = self._batcher(name, version, predictor)
-        return await batcher.submit(feed)
+        outputs = await batcher.submit(feed)
+        if cache is not None:
+            cache.put(k, outputs)
+        return outputs
 
     def _batcher(self, name: str, version: int, predictor: Predictor) -> Batcher:
         max_rows, delay = self.settings.batch_policy(name)
@@ -350,6 +416,18 @@ class App:
         batcher = Batcher(predictor.run, self.pool, policy, observe)
         self.batchers[(name, version)] = batcher
         return batcher
+
+
+def _shadow_for(
+    served: ServedModel, name: str, feed: dict[str, np.ndarray], outputs: dict[str, np.ndarray]
+) -> tuple[str, int, dict[str, np.ndarray], dict[str, np.ndarray]] | None:
+    """Mirror this request to the model's shadow? (a sampled, unversioned request only)"""
+    if served.shadow is None:
+        return None
+    version, sample = served.shadow
+    if random.random() >= sample:
+        return None
+    return name, version, feed, outputs
 
 
 def _json(value: Any) -> bytes:

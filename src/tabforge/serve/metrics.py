@@ -40,6 +40,23 @@ class Metrics:
         self.rows = Counter(
             "tabforge_rows_predicted", "Rows predicted.", ["model", "version"], registry=r
         )
+        self.cache = Counter(
+            "tabforge_cache", "Response cache lookups by result (hit or miss).",
+            ["model", "version", "result"], registry=r,
+        )  # fmt: skip
+        self.shadow = Counter(
+            "tabforge_shadow_requests", "Shadow runs by result (ran, dropped, failed).",
+            ["model", "version", "result"], registry=r,
+        )  # fmt: skip
+        self.shadow_rows = Counter(
+            "tabforge_shadow_rows", "Shadow rows by label agreement with the primary.",
+            ["model", "version", "agree"], registry=r,
+        )  # fmt: skip
+        self.shadow_diff = Histogram(
+            "tabforge_shadow_abs_diff", "Largest absolute difference from the primary per request.",
+            ["model", "version"], registry=r,
+            buckets=(1e-6, 1e-4, 1e-3, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0),
+        )  # fmt: skip
         self.in_progress = Gauge(
             "tabforge_requests_in_progress", "V1/V2 requests being handled now.", registry=r
         )

@@ -35,6 +35,8 @@ class ServedModel:
     default: int = 0  # the version an unversioned request gets without a route
     # Traffic route: (version, cumulative weight) pairs; empty means everything to default.
     route: tuple[tuple[int, int], ...] = ()
+    # Shadow: (version, fraction of unversioned requests mirrored to it), if any.
+    shadow: tuple[int, float] | None = None
 
     def choose(self, version: str | None, routing_key: str | None = None) -> tuple[int, Predictor]:
         """An explicit version; else the route's pick (sticky per key); else the default."""
@@ -135,6 +137,7 @@ class Repository:
         if not versions:
             return False
         route = self._route(store, name, versions, current)
+        shadow = self._shadow(store, name, versions)
         wanted = target.version if target is not None else None
         if wanted in versions:
             default = wanted
@@ -147,18 +150,20 @@ class Repository:
             and current.default == default
             and current.versions == versions
             and current.route == route
+            and current.shadow == shadow
         ):
             return False
-        self.models[name] = ServedModel(name, versions, default, route)  # the atomic swap
+        self.models[name] = ServedModel(name, versions, default, route, shadow)  # the atomic swap
         self.failures.pop(name, None)
         aliased = target is not None and target.alias and wanted == default
         log.info(
-            "serving %s versions %s (default %s%s)%s",
+            "serving %s versions %s (default %s%s)%s",  # tests and operators read this line
             name,
             sorted(versions),
             default,
             f", {DEFAULT_ALIAS}" if aliased else "",
-            f" route {_show_route(route)}" if route else "",
+            (f" route {_show_route(route)}" if route else "")
+            + (f" shadow {shadow[0]}" if shadow else ""),
         )
         return True
 
@@ -188,6 +193,23 @@ class Repository:
             total += weight
             pairs.append((version, total))
         return tuple(pairs)
+
+    def _shadow(
+        self, store: FilesystemRegistry, name: str, versions: dict[int, Predictor]
+    ) -> tuple[int, float] | None:
+        try:
+            doc = store.shadow(name)
+            if not doc:
+                return None
+            target = str(doc["target"])
+            version = int(target) if target.isdigit() else store.aliases(name).get(target)
+            sample = float(doc["sample"])
+        except (TabforgeError, KeyError, TypeError, ValueError) as exc:
+            self._fail(f"{name} shadow", f"unusable shadow setting: {exc}")
+            return None
+        if version not in versions:
+            return None
+        return version, sample
 
     def _fail(self, key: str, reason: str) -> None:
         if self.failures.get(key) != reason:

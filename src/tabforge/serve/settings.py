@@ -31,6 +31,8 @@ class ServeSettings:
     watch: bool = True
     #: Seconds between two looks at the registry.
     watch_interval: float = 1.0
+    #: Response cache entries per model version (0: no cache).
+    cache_entries: int = 0
     #: Dynamic batching: most rows in one onnxruntime call (0 turns batching off).
     max_batch_rows: int = 256
     #: Dynamic batching: how long a batch that is not full may wait for more rows.
