@@ -21,7 +21,11 @@ def test_admin_is_disabled_without_a_token(registry, tmp_path):
 
 @pytest.fixture
 def admin_server(registry, tmp_path):
-    with running(registry, tmp_path, env={"TABFORGE_ADMIN_TOKEN": TOKEN}) as server:
+    # Two workers; the tests below talk over one keep-alive connection, so to one worker
+    # (load/unload act on the worker that receives them; promote/route go to the registry).
+    with running(
+        registry, tmp_path, "--workers", "2", env={"TABFORGE_ADMIN_TOKEN": TOKEN}
+    ) as server:
         yield server
 
 
@@ -38,55 +42,42 @@ def test_admin_refuses_missing_and_wrong_tokens(admin_server, headers, status):
 
 
 def test_repository_index_load_and_unload(admin_server):
-    url = admin_server.url
-    index = httpx.post(url + "/v2/repository/index", headers=ADMIN).json()
-    assert {(m["name"], m["version"], m["state"]) for m in index} == {
-        ("mixed", "1", "READY"),
-        ("mixed", "2", "READY"),
-    }
-    assert (
-        httpx.post(url + "/v2/repository/models/mixed/unload", headers=ADMIN).json()["state"]
-        == "UNLOADED"
-    )
-    assert httpx.get(url + "/v2/models/mixed/ready").status_code == 404
-    loaded = httpx.post(url + "/v2/repository/models/mixed/load", headers=ADMIN)
-    assert loaded.status_code == 200, loaded.text
-    assert loaded.json()["versions"] == [1, 2]
-    assert httpx.get(url + "/v2/models/mixed/ready").status_code == 200
-    missing = httpx.post(url + "/v2/repository/models/nope/unload", headers=ADMIN)
-    assert missing.status_code == 404
+    with httpx.Client(base_url=admin_server.url, headers=ADMIN) as http:
+        index = http.post("/v2/repository/index").json()
+        assert {(m["name"], m["version"], m["state"]) for m in index} == {
+            ("mixed", "1", "READY"),
+            ("mixed", "2", "READY"),
+        }
+        assert http.post("/v2/repository/models/mixed/unload").json()["state"] == "UNLOADED"
+        assert http.get("/v2/models/mixed/ready").status_code == 404
+        loaded = http.post("/v2/repository/models/mixed/load")
+        assert loaded.status_code == 200, loaded.text
+        assert loaded.json()["versions"] == [1, 2]
+        assert http.get("/v2/models/mixed/ready").status_code == 200
+        assert http.post("/v2/repository/models/nope/unload").status_code == 404
 
 
 def test_promote_and_route_endpoints_take_effect(admin_server, registry):
-    url = admin_server.url
+    repo = "/v2/repository/models/mixed"
+    with httpx.Client(base_url=admin_server.url, headers=ADMIN) as http:
 
-    def served_version() -> str:
-        return httpx.post(url + "/v1/models/mixed:predict", json=BODY).headers["x-model-version"]
+        def served_version() -> str:
+            return http.post("/v1/models/mixed:predict", json=BODY).headers["x-model-version"]
 
-    assert served_version() == "2"
-    r = httpx.post(url + "/v2/repository/models/mixed/promote", headers=ADMIN, json={"version": 1})
-    assert r.status_code == 200, r.text
-    assert r.json() == {"name": "mixed", "alias": "production", "version": 1}
-    assert served_version() == "1"
-    r = httpx.post(
-        url + "/v2/repository/models/mixed/route", headers=ADMIN, json={"weights": {"2": 1}}
-    )
-    assert r.status_code == 200, r.text
-    assert served_version() == "2"
-    assert (
-        httpx.post(url + "/v2/repository/models/mixed/route", headers=ADMIN, json={}).json()[
-            "route"
-        ]
-        == {}
-    )
-    assert served_version() == "1"
-    bad = httpx.post(
-        url + "/v2/repository/models/mixed/promote", headers=ADMIN, json={"version": 9}
-    )
-    assert bad.status_code == 404
-    assert "no version 9" in bad.json()["error"]
-    malformed = httpx.post(url + "/v2/repository/models/mixed/promote", headers=ADMIN, content=b"{")
-    assert malformed.status_code == 400
+        assert served_version() == "2"
+        r = http.post(f"{repo}/promote", json={"version": 1})
+        assert r.status_code == 200, r.text
+        assert r.json() == {"name": "mixed", "alias": "production", "version": 1}
+        assert served_version() == "1"
+        r = http.post(f"{repo}/route", json={"weights": {"2": 1}})
+        assert r.status_code == 200, r.text
+        assert served_version() == "2"
+        assert http.post(f"{repo}/route", json={}).json()["route"] == {}
+        assert served_version() == "1"
+        bad = http.post(f"{repo}/promote", json={"version": 9})
+        assert bad.status_code == 404
+        assert "no version 9" in bad.json()["error"]
+        assert http.post(f"{repo}/promote", content=b"{").status_code == 400
 
 
 def test_api_keys_guard_inference_but_not_health(registry, tmp_path):

@@ -24,31 +24,37 @@ def metric(text: str, name: str, **labels: str) -> float:
     return total
 
 
-def predict(server, **headers) -> httpx.Response:
-    r = httpx.post(server.url + "/v1/models/mixed:predict", json=BODY, headers=headers)
+def predict(http: httpx.Client) -> httpx.Response:
+    r = http.post("/v1/models/mixed:predict", json=BODY)
     assert r.status_code == 200, r.text
     return r
 
 
+# Two workers, one keep-alive connection: every request and each metrics scrape of a test
+# reach the same worker, whose counters they read.
+WORKERS = ("--workers", "2")
+
+
 def test_cache_hits_and_never_crosses_a_version_swap(registry, tmp_path):
     expected = {v: tabforge.load(f"mixed:{v}", registry=registry).predict([ROW]) for v in (1, 2)}
-    with running(registry, tmp_path, "--cache-entries", "50") as server:
-        offset = wait_for_log(server, "ready: 1 model(s)", 1)
-        first, second = predict(server), predict(server)
+    with running(registry, tmp_path, "--cache-entries", "50", *WORKERS) as server, \
+            httpx.Client(base_url=server.url) as http:  # fmt: skip
+        offset = wait_for_log(server, "ready: 1 model(s)", 2)
+        first, second = predict(http), predict(http)
         assert first.content == second.content
         assert first.headers["x-model-version"] == "2"
-        text = httpx.get(server.url + "/metrics").text
+        text = http.get("/metrics").text
         assert metric(text, "tabforge_cache_total", version="2", result="hit") == 1
         assert metric(text, "tabforge_cache_total", version="2", result="miss") == 1
         FilesystemRegistry(registry).promote("mixed:1", "production")
-        wait_for_log(server, "(default 1, production)", 1, offset)
-        after = predict(server)
+        wait_for_log(server, "(default 1, production)", 2, offset)
+        after = predict(http)
         assert after.headers["x-model-version"] == "1"
         p = after.json()["predictions"][0]
         assert p["label"] == expected[1]["label"][0]
         np.testing.assert_allclose([p["probabilities"][c] for c in ("high", "low", "mid")],
                                    expected[1].drop("label").row(0), atol=1e-6)  # fmt: skip
-        text = httpx.get(server.url + "/metrics").text
+        text = http.get("/metrics").text
         assert metric(text, "tabforge_cache_total", version="1", result="miss") == 1
 
 
@@ -56,16 +62,16 @@ def test_shadow_runs_but_never_changes_a_response(registry, tmp_path, cli):
     run = cli("models", "shadow", "mixed", "mixed:1", "--sample", "1", "--registry", str(registry))
     assert run.stdout == "mixed shadow: 1 (100%)\n"
     expected = tabforge.load("mixed:2", registry=registry).predict([ROW])
-    with running(registry, tmp_path) as server:
-        wait_for_log(server, "shadow 1", 1)
-        answers = [predict(server) for _ in range(30)]
+    with running(registry, tmp_path, *WORKERS) as server, httpx.Client(base_url=server.url) as http:
+        wait_for_log(server, "shadow 1", 2)
+        answers = [predict(http) for _ in range(30)]
         for r in answers:
             assert r.headers["x-model-version"] == "2"
             p = r.json()["predictions"][0]
             assert p["label"] == expected["label"][0]
             np.testing.assert_allclose([p["probabilities"][c] for c in ("high", "low", "mid")],
                                        expected.drop("label").row(0), atol=1e-6)  # fmt: skip
-        text = httpx.get(server.url + "/metrics").text
+        text = http.get("/metrics").text
         ran = metric(text, "tabforge_shadow_requests_total", version="1", result="ran")
         dropped = metric(text, "tabforge_shadow_requests_total", version="1", result="dropped")
         assert ran >= 1

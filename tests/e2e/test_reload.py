@@ -99,10 +99,10 @@ def test_promotions_and_route_moves_under_load_fail_no_request(registry, tmp_pat
 
 
 def test_a_new_version_is_served_without_a_restart(registry, tmp_path):
-    with running(registry, tmp_path) as server:
-        offset = wait_for_log(server, "ready: 1 model(s)", 1)
+    with running(registry, tmp_path, "--workers", "2") as server:
+        offset = wait_for_log(server, "ready: 1 model(s)", 2)
         copy_version(registry, 1, 3)
-        wait_for_log(server, "loaded mixed:3", 1, offset)
+        wait_for_log(server, "loaded mixed:3", 2, offset)
         meta = httpx.get(server.url + "/v2/models/mixed").json()
         assert meta["versions"] == ["1", "2", "3"]
         assert httpx.post(server.url + "/v2/models/mixed/versions/3/infer", json={"inputs": [
@@ -120,11 +120,11 @@ def test_a_new_version_is_served_without_a_restart(registry, tmp_path):
 def test_a_corrupt_new_version_is_refused_and_the_old_one_keeps_answering(registry, tmp_path):
     store = FilesystemRegistry(registry)
     store.promote("mixed:1", "production")
-    with running(registry, tmp_path) as server:
-        offset = wait_for_log(server, "ready: 1 model(s)", 1)
+    with running(registry, tmp_path, "--workers", "2") as server:
+        offset = wait_for_log(server, "ready: 1 model(s)", 2)
         copy_version(registry, 2, 3, corrupt=True)
         store.promote("mixed:3", "production", force=True)
-        wait_for_log(server, "not serving mixed:3", 1, offset)
+        wait_for_log(server, "not serving mixed:3", 2, offset)
         for _ in range(20):
             r = httpx.post(server.url + "/v1/models/mixed:predict", json=BODY)
             assert r.status_code == 200
