@@ -78,6 +78,10 @@ def test_promote_and_route_endpoints_take_effect(admin_server, registry):
         assert bad.status_code == 404
         assert "no version 9" in bad.json()["error"]
         assert http.post(f"{repo}/promote", content=b"{").status_code == 400
+        unknown = http.post("/v2/repository/models/nope/promote", json={"version": 1})
+        assert unknown.status_code == 404
+        assert str(registry) not in unknown.text
+        assert "<registry>" in unknown.json()["error"]
 
 
 def test_api_keys_guard_inference_but_not_health(registry, tmp_path):

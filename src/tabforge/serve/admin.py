@@ -77,7 +77,7 @@ class RouteRequest(msgspec.Struct):
 def _decode(body: bytes, kind: type[Any]) -> Any:
     try:
         return msgspec.json.decode(body or b"{}", type=kind)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
         raise DataError(f"invalid admin request: {exc}") from exc
 
 
@@ -96,13 +96,24 @@ def index(repo: Repository) -> list[dict[str, str]]:
 
 
 def action(repo: Repository, name: str, verb: str, body: bytes) -> dict[str, Any]:
+    """Run one admin action; registry errors reach the client without file system paths."""
+    try:
+        return _action(repo, name, verb, body)
+    except TabforgeError as exc:
+        root = str(repo.settings.registry)
+        if root in exc.message:
+            exc.message = exc.message.replace(root, "<registry>")
+        raise
+
+
+def _action(repo: Repository, name: str, verb: str, body: bytes) -> dict[str, Any]:
     store = FilesystemRegistry(repo.settings.registry)
     if verb == "load":
         repo.unloaded.discard(name)
         repo.refresh()
         if name not in repo.models:
-            reason = repo.failures.get(name) or f"model {name!r} could not be loaded"
-            raise TabforgeError(reason)
+            # The reason (in the server log) can hold file system paths; clients get the name.
+            raise TabforgeError(f"model {name!r} could not be loaded; the server log says why")
         return {"name": name, "state": "READY", "versions": sorted(repo.models[name].versions)}
     if verb == "unload":
         repo.served(name)  # 404 for a model this worker does not serve

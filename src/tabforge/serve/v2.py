@@ -84,6 +84,8 @@ def decode_json(body: bytes, decoder: msgspec.json.Decoder[Any], what: str) -> A
     """
     try:
         return decoder.decode(body)
+    except RecursionError as exc:
+        raise DataError("malformed JSON: nested too deeply") from exc
     except msgspec.ValidationError as exc:
         raise DataError(f"invalid {what}: {exc}") from exc
     except msgspec.DecodeError as exc:
@@ -111,14 +113,23 @@ def decode_request(body: bytes) -> InferenceRequest:
 
 
 def _flatten(data: Any) -> list[Any]:
+    """Nested lists, row-major, into one flat list (iterative: any depth is safe)."""
     if not isinstance(data, list):
         return [data]
-    if data and isinstance(data[0], list):
-        out: list[Any] = []
-        for item in data:
-            out.extend(_flatten(item))
-        return out
-    return data
+    out: list[Any] = []
+    stack: list[Any] = [iter(data)]
+    while stack:
+        item = next(stack[-1], _END)
+        if item is _END:
+            stack.pop()
+        elif isinstance(item, list):
+            stack.append(iter(item))
+        else:
+            out.append(item)
+    return out
+
+
+_END = object()
 
 
 LITTLE_ENDIAN: dict[str, str] = {

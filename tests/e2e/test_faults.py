@@ -1,0 +1,125 @@
+"""Faults a real machine has: odd clients, kills, corrupt files. Loopback only, bounded."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import socket
+import threading
+import time
+
+import httpx
+
+from tests.conftest import snapshot
+from tests.e2e.server import running
+from tests.e2e.test_reload import BODY, wait_for_log
+
+V2 = "/v2/models/mixed/infer"
+GOOD = {"inputs": [
+    {"name": "numeric", "shape": [1, 3], "datatype": "FP32", "data": [1.0, 2.0, 3.0]},
+    {"name": "categorical", "shape": [1, 2], "datatype": "BYTES", "data": ["red", "sq"]},
+]}  # fmt: skip
+
+
+def test_deeply_nested_json_is_a_400(server):
+    for depth in (2_000, 100_000):
+        nested = "[" * depth + "1.0" + "]" * depth
+        body = (
+            '{"inputs":[{"name":"numeric","shape":[1,3],"datatype":"FP32","data":' + nested + "}]}"
+        )
+        for path in (V2, "/v1/models/mixed:predict"):
+            r = httpx.post(
+                server.url + path, content=body, headers={"content-type": "application/json"}
+            )
+            assert r.status_code == 400, r.text
+            assert "error" in r.json()
+    assert httpx.post(server.url + V2, json=GOOD).status_code == 200
+    assert "Traceback" not in server.log.read_text()
+
+
+def test_a_client_that_disconnects_mid_request_harms_nobody(server):
+    for _ in range(20):
+        with socket.create_connection(("127.0.0.1", int(server.url.rsplit(":", 1)[1]))) as s:
+            s.sendall(b"POST " + V2.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 5000\r\n\r\n{\"inputs\": [")  # fmt: skip
+    assert httpx.post(server.url + V2, json=GOOD).status_code == 200
+    assert "unhandled error" not in server.log.read_text()
+
+
+def test_slow_clients_do_not_starve_normal_ones(server):
+    """200 connections dribble their headers one byte a second for a few seconds."""
+    port = int(server.url.rsplit(":", 1)[1])
+    stop = threading.Event()
+    sockets = []
+    for _ in range(200):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(b"P")
+        sockets.append(s)
+
+    def dribble() -> None:
+        line = b"OST /v2/health/live HTTP/1.1\r\nHost: slow\r\n"
+        for i in range(min(len(line), 5)):
+            if stop.wait(1.0):
+                return
+            for s in sockets:
+                with contextlib.suppress(OSError):  # the server may close a slow socket
+                    s.sendall(line[i : i + 1])
+
+    slow = threading.Thread(target=dribble)
+    slow.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            statuses = [http.post(V2, json=GOOD).status_code for _ in range(50)]
+        assert statuses == [200] * 50
+    finally:
+        stop.set()
+        slow.join()
+        for s in sockets:
+            s.close()
+
+
+def test_sigkill_under_load_then_restart_serves_the_same_versions(registry, tmp_path):
+    before = snapshot(registry)
+    with running(registry, tmp_path) as server:
+        versions = httpx.get(server.url + "/v2/models/mixed").json()["versions"]
+        stop = threading.Event()
+
+        def load() -> None:
+            with httpx.Client(base_url=server.url, timeout=5) as http:
+                while not stop.is_set():
+                    try:
+                        http.post("/v1/models/mixed:predict", json=BODY)
+                    except httpx.HTTPError:
+                        return  # the server is gone
+
+        clients = [threading.Thread(target=load) for _ in range(4)]
+        for c in clients:
+            c.start()
+        time.sleep(1.0)
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait(timeout=30)
+        stop.set()
+        for c in clients:
+            c.join(timeout=30)
+    assert snapshot(registry) == before  # nothing in the registry was touched
+    with running(registry, tmp_path) as again:
+        assert httpx.get(again.url + "/v2/models/mixed").json()["versions"] == versions
+        assert httpx.post(again.url + "/v1/models/mixed:predict", json=BODY).status_code == 200
+
+
+def test_a_corrupt_model_at_start_up_is_skipped_and_the_others_serve(registry, tmp_path):
+    shutil.copytree(registry / "mixed", registry / "broken")
+    model = registry / "broken" / "1" / "model.onnx"
+    model.write_bytes(model.read_bytes()[:100])  # truncated
+    (registry / "broken" / "2" / "manifest.json").write_text("{not json")
+    with running(registry, tmp_path) as server:
+        wait_for_log(server, "ready: 1 model(s), 2 failed", 1)
+        assert httpx.post(server.url + V2, json=GOOD).status_code == 200
+        broken = httpx.post(server.url + "/v2/models/broken/infer", json=GOOD)
+        assert broken.status_code == 404
+        log = server.log.read_text()
+        assert "not serving broken:1" in log
+        assert "not serving broken:2" in log
+        assert "Traceback" not in log
+        assert "tabforge_model_load_failures 2.0" in httpx.get(server.url + "/metrics").text
