@@ -150,21 +150,7 @@ class FilesystemRegistry:
             self.resolve(f"{name}:{target}" if target.isdigit() else f"{name}@{target}")
         if weights and sum(weights.values()) <= 0:
             raise RegistryError("route weights must add up to more than 0")
-        model_dir = self._writable_model_dir(name)
-        path = model_dir / ROUTES_FILE
-        tmp = model_dir / f"{TMP_PREFIX}{uuid.uuid4().hex}.json"
-        try:
-            with locked(model_dir / LOCK_FILE):
-                if weights:
-                    _write(tmp, msgspec.json.encode(weights) + b"\n")
-                    os.rename(tmp, path)
-                else:
-                    path.unlink(missing_ok=True)
-                _fsync_dir(model_dir)
-        except OSError as exc:
-            raise _os_error(f"update the route of {name} in registry {self.root}", exc) from exc
-        finally:
-            tmp.unlink(missing_ok=True)
+        self._replace_setting(name, ROUTES_FILE, weights, "route")
         return weights
 
     def shadow(self, name: str) -> dict[str, Any]:
@@ -195,8 +181,13 @@ class FilesystemRegistry:
             doc = {"target": target, "sample": sample}
         elif not self.versions(name):
             raise NotFoundError(f"unknown model {name!r} in registry {self.root}")
+        self._replace_setting(name, SHADOW_FILE, doc, "shadow")
+        return doc
+
+    def _replace_setting(self, name: str, filename: str, doc: dict[str, Any], what: str) -> None:
+        """Write a per-model setting file atomically under the model's lock; {} removes it."""
         model_dir = self._writable_model_dir(name)
-        path = model_dir / SHADOW_FILE
+        path = model_dir / filename
         tmp = model_dir / f"{TMP_PREFIX}{uuid.uuid4().hex}.json"
         try:
             with locked(model_dir / LOCK_FILE):
@@ -207,10 +198,9 @@ class FilesystemRegistry:
                     path.unlink(missing_ok=True)
                 _fsync_dir(model_dir)
         except OSError as exc:
-            raise _os_error(f"update the shadow of {name} in registry {self.root}", exc) from exc
+            raise _os_error(f"update the {what} of {name} in registry {self.root}", exc) from exc
         finally:
             tmp.unlink(missing_ok=True)
-        return doc
 
     def version_dir(self, ref: ModelRef | str) -> Path:
         resolved = self.resolve(ref)
