@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from tabforge.errors import TabforgeError
-from tabforge.runtime.codec import to_frame
+from tabforge.runtime.codec import outputs_frame, to_frame
 
 
 class ServerError(TabforgeError):
@@ -80,26 +80,12 @@ def _column_input(s: pl.Series) -> dict[str, Any]:
 
 
 def _frame(outputs: list[dict[str, Any]], params: dict[str, Any]) -> pl.DataFrame:
-    by_name = {o["name"]: o for o in outputs}
-    task = params["task"]
-
-    def array(name: str) -> np.ndarray:
-        out = by_name[name]
-        dtype = np.float32 if out["datatype"] == "FP32" else None
-        return np.array(out["data"], dtype=dtype).reshape(out["shape"])
-
-    if task == "classification":
-        cols: dict[str, Any] = {"label": by_name["label"]["data"]}
-        proba = array("probabilities")
-        for i, c in enumerate(params["classes"]):
-            cols[f"proba_{c}"] = proba[:, i]
-        return pl.DataFrame(cols)
-    if task == "regression":
-        return pl.DataFrame({"prediction": array("prediction")})
-    scores = array("scores")
-    return pl.DataFrame(
-        {
-            "label": np.array(by_name["label"]["data"], dtype=np.int64),
-            "scores": pl.Series(scores).reshape((scores.shape[0], scores.shape[1])),
-        }
-    )
+    """V2 response outputs -> the same frame as tabforge.load(...).predict."""
+    dtypes = {"FP32": np.float32, "INT64": np.int64}
+    arrays = {
+        out["name"]: np.array(out["data"], dtype=dtypes.get(out["datatype"], object)).reshape(
+            out["shape"]
+        )
+        for out in outputs
+    }
+    return outputs_frame(params["task"], params["classes"], arrays)

@@ -161,7 +161,7 @@ def score_file(
         raise DataError(f"--keep names columns not in {src.name}: {', '.join(unknown)}")
     selected = list(dict.fromkeys([*keep, *needed]))
     total = _count(lazy, fmt)
-    outputs = predictor.frame(predictor.run(predictor._empty_feed())).columns
+    outputs = predictor.frame(predictor.run(predictor.empty_feed())).columns
     renamed = {c: f"{c}_input" for c in keep if c in outputs}
     for old, new in renamed.items():
         reporter.note(f"kept column {old!r} is written as {new!r} (the output has {old!r})")

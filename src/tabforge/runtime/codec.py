@@ -112,3 +112,28 @@ def encode_strict(df: pl.DataFrame, inputs: Inputs) -> dict[str, np.ndarray]:
     if bad is not None:
         raise DataError(bad.message())
     return feed
+
+
+def outputs_frame(
+    task: str, classes: list[Any] | None, outputs: dict[str, np.ndarray]
+) -> pl.DataFrame:
+    """Model outputs as the frame every API returns.
+
+    ``label`` and one ``proba_<class>`` column per class (classification), ``prediction``
+    (regression), or ``label`` and ``scores`` (clustering).
+    """
+    if task == "classification":
+        cols: dict[str, Any] = {"label": np.asarray(outputs["label"]).tolist()}
+        proba = outputs["probabilities"]
+        for i, c in enumerate(classes or []):
+            cols[f"proba_{c}"] = proba[:, i]
+        return pl.DataFrame(cols)
+    if task == "regression":
+        return pl.DataFrame({"prediction": outputs["prediction"]})
+    scores = outputs["scores"]
+    return pl.DataFrame(
+        {
+            "label": np.asarray(outputs["label"], dtype=np.int64),
+            "scores": pl.Series(scores).reshape((scores.shape[0], scores.shape[1])),
+        }
+    )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import onnxruntime as ort
 import polars as pl
@@ -11,7 +9,7 @@ import polars as pl
 from tabforge.errors import RegistryError
 from tabforge.export import manifest as mf
 from tabforge.registry.store import sha256_bytes
-from tabforge.runtime.codec import encode_strict
+from tabforge.runtime.codec import encode_strict, outputs_frame
 
 
 class Predictor:
@@ -47,30 +45,14 @@ class Predictor:
 
     def frame(self, outputs: dict[str, np.ndarray]) -> pl.DataFrame:
         """Outputs as columns: label + proba_<class>, prediction, or label + scores."""
-        task = self.manifest.task
-        if task == "classification":
-            classes = self.manifest.outputs.classes or []
-            cols: dict[str, Any] = {"label": outputs["label"].tolist()}
-            proba = outputs["probabilities"]
-            for i, c in enumerate(classes):
-                cols[f"proba_{c}"] = proba[:, i]
-            return pl.DataFrame(cols)
-        if task == "regression":
-            return pl.DataFrame({"prediction": outputs["prediction"]})
-        scores = outputs["scores"]
-        return pl.DataFrame(
-            {
-                "label": outputs["label"],
-                "scores": pl.Series(scores).reshape((scores.shape[0], scores.shape[1])),
-            }
-        )
+        return outputs_frame(self.manifest.task, self.manifest.outputs.classes, outputs)
 
     def predict(self, df: pl.DataFrame) -> pl.DataFrame:
         if df.height == 0:
-            return self.frame(self.run(self._empty_feed()))
+            return self.frame(self.run(self.empty_feed()))
         return self.frame(self.run(encode_strict(df, self.manifest.inputs)))
 
-    def _empty_feed(self) -> dict[str, np.ndarray]:
+    def empty_feed(self) -> dict[str, np.ndarray]:
         inputs = self.manifest.inputs
         feed: dict[str, np.ndarray] = {}
         if inputs.numeric:
