@@ -132,13 +132,8 @@ class FilesystemRegistry:
 
     def route(self, name: str) -> dict[str, int]:
         """The traffic route of ``name``: target (alias or version number) -> weight; {} if none."""
-        path = self.model_dir(name) / ROUTES_FILE
-        try:
-            return dict(msgspec.json.decode(path.read_bytes(), type=dict[str, int]))
-        except FileNotFoundError:
-            return {}
-        except (OSError, msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise RegistryError(f"unreadable {ROUTES_FILE} for model {name}: {exc}") from exc
+        weights: dict[str, int] = self._read_setting(name, ROUTES_FILE, dict[str, int])
+        return weights
 
     def set_route(self, name: str, weights: dict[str, int]) -> dict[str, int]:
         """Split unversioned traffic of ``name`` over aliases or versions; {} clears it."""
@@ -155,13 +150,8 @@ class FilesystemRegistry:
 
     def shadow(self, name: str) -> dict[str, Any]:
         """The shadow of ``name``: {"target": alias or version, "sample": fraction}; {} if none."""
-        path = self.model_dir(name) / SHADOW_FILE
-        try:
-            return dict(msgspec.json.decode(path.read_bytes(), type=dict[str, Any]))
-        except FileNotFoundError:
-            return {}
-        except (OSError, msgspec.DecodeError) as exc:
-            raise RegistryError(f"unreadable {SHADOW_FILE} for model {name}: {exc}") from exc
+        doc: dict[str, Any] = self._read_setting(name, SHADOW_FILE, dict[str, Any])
+        return doc
 
     def set_shadow(
         self, name: str, ref: ModelRef | str | None, sample: float = 0.1
@@ -183,6 +173,16 @@ class FilesystemRegistry:
             raise NotFoundError(f"unknown model {name!r} in registry {self.root}")
         self._replace_setting(name, SHADOW_FILE, doc, "shadow")
         return doc
+
+    def _read_setting(self, name: str, filename: str, kind: Any) -> Any:
+        """A per-model setting file, strictly decoded; {} when there is none."""
+        path = self.model_dir(name) / filename
+        try:
+            return msgspec.json.decode(path.read_bytes(), type=kind)
+        except FileNotFoundError:
+            return {}
+        except (OSError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise RegistryError(f"unreadable {filename} for model {name}: {exc}") from exc
 
     def _replace_setting(self, name: str, filename: str, doc: dict[str, Any], what: str) -> None:
         """Write a per-model setting file atomically under the model's lock; {} removes it."""
