@@ -508,8 +508,7 @@ def write_section(out: Path, section: str) -> None:
 
 
 def _default_tabforge() -> str:
-    sibling = Path(sys.executable).with_name("tabforge")
-    return str(sibling) if sibling.exists() else str(ROOT / ".venv" / "bin" / "tabforge")
+    return common.default_tabforge()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_tabforge() -> str:
+    """The tabforge beside this Python, else the project's .venv."""
+    sibling = Path(sys.executable).with_name("tabforge")
+    return str(sibling) if sibling.exists() else str(ROOT / ".venv" / "bin" / "tabforge")
+
 
 FEATURES = [f"f{i:02d}" for i in range(30)]
 TARGET = "y"
