@@ -3,7 +3,8 @@
 Calls each stage of the request path in a loop on the benchmark's LightGBM model, then the
 whole ASGI app in-process (one request at a time, and 16 at once as under load), then the
 same with inference run inline instead of in a worker thread, and with metrics disabled,
-to show what the thread handoff and the Prometheus bookkeeping cost. Run after
+to show what the thread handoff and the Prometheus bookkeeping cost, and a bare round trip
+to a worker thread both ways the server could make it. Run after
 `benchmarks/serve_bench.py` (it uses that script's registry):
 
     .venv/bin/python benchmarks/serve_profile.py [--registry /tmp/servebench/models]
@@ -68,6 +69,35 @@ def whole_app(registry: Path, body: bytes) -> tuple[float, float]:
     return uvloop.run(run())
 
 
+def thread_round_trips() -> tuple[float, float]:
+    """One no-op round trip to a worker thread and back: run_in_executor vs InferenceThreads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    async def run() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        n = 5000
+        with ThreadPoolExecutor(2) as pool:
+            for _ in range(200):
+                await loop.run_in_executor(pool, int)
+            started = time.perf_counter()
+            for _ in range(n):
+                await loop.run_in_executor(pool, int)
+            executor = (time.perf_counter() - started) / n * 1e6
+        threads = batching.InferenceThreads(2)
+        try:
+            started = time.perf_counter()
+            for _ in range(n):
+                future = loop.create_future()
+                threads.submit(loop, int, 0, future.set_result)
+                await future
+            dedicated = (time.perf_counter() - started) / n * 1e6
+        finally:
+            threads.shutdown()
+        return executor, dedicated
+
+    return uvloop.run(run())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--registry", type=Path, default=Path("/tmp/servebench/models"))
@@ -124,6 +154,10 @@ def main() -> None:
     metrics_module.Metrics.__init__ = no_metrics  # type: ignore[method-assign]
     rows.append(("metrics disabled", whole_app(args.registry, body)))
     metrics_module.Metrics.__init__ = real  # type: ignore[method-assign]
+    executor, dedicated = thread_round_trips()
+    print("\n| no-op round trip to a worker thread | us |\n|---|---:|")
+    print(f"| loop.run_in_executor | {executor:.0f} |")
+    print(f"| InferenceThreads (used by the server) | {dedicated:.0f} |")
     print(
         "\n| whole ASGI app in-process | us per request, 1 at a time | us per request, 16 at once |"
     )

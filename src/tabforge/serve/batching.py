@@ -31,8 +31,9 @@ Run = Callable[[Feed], Outputs]
 class InferenceThreads:
     """Worker threads for onnxruntime calls, fed by a queue.
 
-    Cheaper than ``loop.run_in_executor`` (measured here: 52 us vs 92 us per round trip):
-    one queue put to start, one ``call_soon_threadsafe`` to come back.
+    Cheaper than ``loop.run_in_executor`` (74-115 vs 97-236 us per round trip here; rerun
+    with benchmarks/serve_profile.py): one queue put to start, one ``call_soon_threadsafe``
+    to come back.
     """
 
     def __init__(self, count: int, *, name: str = "tabforge-infer") -> None:
