@@ -289,7 +289,7 @@ class Trainer:
         with self.reporter.step(f"Searching {entry.name}", total=total) as advance:
             for cand in candidates:
                 score = self.primary(self.cross_validate(entry, cand, AUTO_FOLDS, advance))
-                results.append({"params": _plain(cand), "score": score})
+                results.append({"params": dict(cand), "score": score})  # JSON-ready in the manifest
                 if best is None or metrics.is_better(self.task, score, best["score"]):
                     best = {"params": cand, "score": score}
         assert best is not None  # candidates is never empty
@@ -304,16 +304,4 @@ def _summarise(scores: list[metrics.Metrics]) -> dict[str, dict[str, float | Non
             "mean": float(np.mean(values)) if values else None,
             "std": float(np.std(values)) if values else None,
         }
-    return out
-
-
-def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
-    """JSON-friendly copy (tuples become lists, numpy scalars become Python numbers)."""
-    out: dict[str, Any] = {}
-    for k, v in params.items():
-        if isinstance(v, np.generic):
-            v = v.item()
-        elif isinstance(v, tuple):
-            v = list(v)
-        out[k] = v
     return out
