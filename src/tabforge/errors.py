@@ -12,6 +12,8 @@ class TabforgeError(Exception):
 
     exit_code: int = 2
     http_status: int = 400
+    # Response headers HTTP requires with this status (Allow with 405, WWW-Authenticate with 401)
+    http_headers: tuple[tuple[bytes, bytes], ...] = ()
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -74,13 +76,20 @@ class NotReady(TabforgeError):
 
 
 class MethodNotAllowed(TabforgeError):
+    """A method the endpoint does not answer; ``allow`` lists the ones it does."""
+
     http_status = 405
+
+    def __init__(self, message: str, *, allow: str) -> None:
+        super().__init__(message)
+        self.http_headers = ((b"allow", allow.encode()),)
 
 
 class Unauthorized(TabforgeError):
     """No credentials where some are required."""
 
     http_status = 401
+    http_headers = ((b"www-authenticate", b"Bearer"),)
 
 
 class Forbidden(TabforgeError):

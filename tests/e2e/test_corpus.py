@@ -44,5 +44,9 @@ def test_corpus_case(server, path):
     if r.status_code >= 400:
         assert r.status_code < 500
         assert case["error_contains"] in r.json()["error"]
+    if r.status_code == 405:
+        assert r.headers["allow"]  # RFC 9110: a 405 lists the methods that work
+    if r.status_code == 401:
+        assert r.headers["www-authenticate"] == "Bearer"
     ok = httpx.post(server.url + INFER, json={"inputs": [NUM, CAT]})
     assert ok.status_code == 200

@@ -106,6 +106,7 @@ class App:
             return
         except TabforgeError as exc:
             status, body, content_type = exc.http_status, _error(str(exc)), JSON
+            ctx.extra_headers = list(exc.http_headers)
         except Exception:  # a defect: log the traceback, tell the client nothing of it
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             status, body, content_type = 500, _error("internal server error"), JSON
@@ -440,7 +441,8 @@ def _error(message: str) -> bytes:
 
 def _only(method: str, allowed: str) -> None:
     if method != allowed and not (allowed == "GET" and method == "HEAD"):
-        raise MethodNotAllowed(f"method {method} not allowed here; use {allowed}")
+        allow = "GET, HEAD" if allowed == "GET" else allowed
+        raise MethodNotAllowed(f"method {method} not allowed here; use {allowed}", allow=allow)
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
