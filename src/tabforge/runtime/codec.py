@@ -69,7 +69,21 @@ def check_columns(columns: list[str], inputs: Inputs) -> None:
         raise DataError(f"missing required columns: {', '.join(missing)}")
 
 
+def _plain(s: pl.Series) -> pl.Series:
+    """A column polars can cast: numpy object arrays that start with None arrive as Object."""
+    if s.dtype != pl.Object:
+        return s
+    values = s.to_list()
+    if all(v is None or isinstance(v, str) for v in values):
+        return pl.Series(s.name, values, dtype=pl.String)
+    try:
+        return pl.Series(s.name, values, strict=False)
+    except (pl.exceptions.PolarsError, TypeError, ValueError) as exc:
+        raise DataError(f"column {s.name!r} holds values of mixed types") from exc
+
+
 def _numeric_column(s: pl.Series) -> tuple[pl.Series, npt.NDArray[np.bool_] | None]:
+    s = _plain(s)
     dtype = s.dtype
     if dtype.is_numeric() or dtype == pl.Boolean or dtype == pl.Null:
         return s.cast(pl.Float32), None
@@ -100,8 +114,9 @@ def encode(df: pl.DataFrame, inputs: Inputs) -> tuple[dict[str, np.ndarray], Bad
         block = pl.DataFrame(parsed).to_numpy(order="c")
         feed[NUMERIC_INPUT] = np.ascontiguousarray(block, dtype=np.float32)
     if inputs.categorical:
-        cat = df.select(
-            pl.col(c).cast(pl.String).fill_null(inputs.missing_text) for c in inputs.categorical
+        cat = pl.DataFrame(
+            _plain(df.get_column(c)).cast(pl.String).fill_null(inputs.missing_text)
+            for c in inputs.categorical
         )
         feed[CATEGORICAL_INPUT] = cat.to_numpy().astype(object)
     return feed, bad
