@@ -15,10 +15,29 @@ def _json(schema: str) -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
 
 
+# With TABFORGE_API_KEYS set, model endpoints answer 401 without a key and 403 with a wrong one.
+GUARDED = ("401", "403")
+
+
 def _get(summary: str, schema: str, params: list[Any], codes: tuple[str, ...]) -> dict[str, Any]:
     responses: dict[str, Any] = {"200": {"description": "OK", "content": _json(schema)}}
     responses |= {code: ERROR for code in codes}
     return {"get": {"summary": summary, "parameters": params, "responses": responses}}
+
+
+def _admin(summary: str, params: list[Any], body: str | None, result: str) -> dict[str, Any]:
+    post: dict[str, Any] = {
+        "summary": summary,
+        "parameters": params,
+        "security": [{"admin": []}],
+        "responses": {
+            "200": {"description": "Done", "content": _json(result)},
+            **{code: ERROR for code in ("400", "401", "403", "404", "413", "503")},
+        },
+    }
+    if body is not None:
+        post["requestBody"] = {"required": False, "content": _json(body)}
+    return {"post": post}
 
 
 def _infer(params: list[Any]) -> dict[str, Any]:
@@ -29,7 +48,7 @@ def _infer(params: list[Any]) -> dict[str, Any]:
             "requestBody": {"required": True, "content": _json("InferenceRequest")},
             "responses": {
                 "200": {"description": "Predictions", "content": _json("InferenceResponse")},
-                **{code: ERROR for code in ("400", "404", "413", "415", "503")},
+                **{code: ERROR for code in ("400", *GUARDED, "404", "413", "415", "503")},
             },
         }
     }
@@ -44,13 +63,17 @@ def openapi() -> dict[str, Any]:
             "/v2/health/live": _get("Liveness", "Health", [], ()),
             "/v2/health/ready": _get("Readiness", "Health", [], ("503",)),
             "/v2": _get("Server metadata", "ServerMetadata", [], ()),
-            "/v2/models/{name}": _get("Model metadata", "ModelMetadata", [NAME], ("404", "503")),
-            "/v2/models/{name}/versions/{version}": _get(
-                "Model version metadata", "ModelMetadata", [NAME, VERSION], ("404", "503")
+            "/v2/models/{name}": _get(
+                "Model metadata", "ModelMetadata", [NAME], (*GUARDED, "404", "503")
             ),
-            "/v2/models/{name}/ready": _get("Model readiness", "Ready", [NAME], ("404", "503")),
+            "/v2/models/{name}/versions/{version}": _get(
+                "Model version metadata", "ModelMetadata", [NAME, VERSION], (*GUARDED, "404", "503")
+            ),
+            "/v2/models/{name}/ready": _get(
+                "Model readiness", "Ready", [NAME], (*GUARDED, "404", "503")
+            ),
             "/v2/models/{name}/versions/{version}/ready": _get(
-                "Model version readiness", "Ready", [NAME, VERSION], ("404", "503")
+                "Model version readiness", "Ready", [NAME, VERSION], (*GUARDED, "404", "503")
             ),
             "/v2/models/{name}/infer": _infer([NAME]),
             "/v2/models/{name}/versions/{version}/infer": _infer([NAME, VERSION]),
@@ -61,12 +84,25 @@ def openapi() -> dict[str, Any]:
                     "requestBody": {"required": True, "content": _json("PredictRequest")},
                     "responses": {
                         "200": {"description": "Predictions", "content": _json("PredictResponse")},
-                        **{code: ERROR for code in ("400", "404", "413", "415", "503")},
+                        **{code: ERROR for code in ("400", *GUARDED, "404", "413", "415", "503")},
                     },
                 }
             },
             "/v1/models/{name}": _get(
-                "Model readiness (KServe V1)", "Ready", [NAME], ("404", "503")
+                "Model readiness (KServe V1)", "Ready", [NAME], (*GUARDED, "404", "503")
+            ),
+            "/v2/repository/index": _admin("Every model version and its state", [], None, "Index"),
+            "/v2/repository/models/{name}/load": _admin(
+                "Load (or reload) a model in the worker that receives this", [NAME], None, "Action"
+            ),
+            "/v2/repository/models/{name}/unload": _admin(
+                "Stop serving a model in the worker that receives this", [NAME], None, "Action"
+            ),
+            "/v2/repository/models/{name}/promote": _admin(
+                "Move an alias to a version, in the registry", [NAME], "Promote", "Action"
+            ),
+            "/v2/repository/models/{name}/route": _admin(
+                "Set or clear the weighted split, in the registry", [NAME], "Route", "Action"
             ),
             "/metrics": {
                 "get": {
@@ -81,8 +117,50 @@ def openapi() -> dict[str, Any]:
             },
         },
         "components": {
+            "securitySchemes": {
+                "admin": {"type": "http", "scheme": "bearer"},
+            },
             "responses": {"Error": {"description": "Error", "content": _json("Error")}},
             "schemas": {
+                "Index": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "version", "state", "reason"],
+                        "properties": {
+                            "name": {"type": "string"},
+                            "version": {"type": "string"},
+                            "state": {
+                                "type": "string",
+                                "enum": ["READY", "UNAVAILABLE", "UNLOADED"],
+                            },
+                            "reason": {"type": "string"},
+                        },
+                    },
+                },
+                "Action": {
+                    "type": "object",
+                    "required": ["name"],
+                    "properties": {"name": {"type": "string"}},
+                },
+                "Promote": {
+                    "type": "object",
+                    "required": ["version"],
+                    "properties": {
+                        "version": {"type": "integer"},
+                        "alias": {"type": "string"},
+                        "force": {"type": "boolean"},
+                    },
+                },
+                "Route": {
+                    "type": "object",
+                    "properties": {
+                        "weights": {
+                            "type": "object",
+                            "additionalProperties": {"type": "integer", "minimum": 0},
+                        }
+                    },
+                },
                 "Error": {
                     "type": "object",
                     "required": ["error"],
