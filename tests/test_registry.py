@@ -258,6 +258,60 @@ def test_read_only_registry_refuses_writes_and_stays_unchanged(registry, data_di
     assert snapshot(registry) == before
 
 
+FULL_DISK = """
+set -u
+mnt=$1 src=$2 out=$3 free_kb=$4; shift 4
+mount -t tmpfs -o size=4m tmpfs "$mnt" || exit 99
+cp -a "$src"/. "$mnt"/
+dd if=/dev/zero of="$mnt/.filler" bs=4k 2>/dev/null     # fill it up ...
+truncate -s -"$free_kb"K "$mnt/.filler"                  # ... then free a few pages
+"$@" models promote mixed:1 production --registry "$mnt" >/dev/null 2>"$out/promote.err"
+echo $? >"$out/promote.rc"
+"$@" train "$DATA" --target label --drop binary,value --model logistic --registry "$mnt" -q \
+    >/dev/null 2>"$out/train.err"
+echo $? >"$out/train.rc"
+rm "$mnt/.filler"
+cp -a "$mnt"/. "$out/after"
+"""
+
+
+@pytest.mark.parametrize("free_kb", [0, 4, 8])
+def test_a_full_disk_fails_train_and_promote_cleanly(registry, data_dir, tmp_path, free_kb):
+    """A small tmpfs filled up: writes fail with ENOSPC part-way, the registry is unchanged."""
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare is not available")
+    out, mnt = tmp_path / "out", tmp_path / "mnt"
+    out.mkdir()
+    mnt.mkdir()
+    exe = str(Path(sys.executable).parent / "tabforge")
+    run = subprocess.run(
+        ["unshare", "-m", "sh", "-c", FULL_DISK, "sh", str(mnt), str(registry), str(out),
+         str(free_kb), exe],
+        capture_output=True, text=True, timeout=300, check=False,
+        env=dict(os.environ, DATA=str(data_dir / "mixed.csv")),
+    )  # fmt: skip
+    if run.returncode == 99:
+        pytest.skip(f"cannot mount a tmpfs here: {run.stderr.strip()}")
+    assert run.returncode == 0, run.stderr
+    # A logistic model takes 3 pages (model + manifest): it never fits; the alias file
+    # (1 page) fits once a page is free, and then the promote must have happened in full.
+    train_err = (out / "train.err").read_text()
+    assert (out / "train.rc").read_text().strip() == "2"
+    assert train_err.startswith("error: cannot write mixed to registry")
+    assert "No space left on device" in train_err
+    assert "Traceback" not in train_err
+    promoted = (out / "promote.rc").read_text().strip() == "0"
+    if free_kb == 0:
+        assert not promoted
+        assert "No space left on device" in (out / "promote.err").read_text()
+        assert snapshot(out / "after") == snapshot(registry)
+    else:
+        assert promoted, (out / "promote.err").read_text()
+        changed = {k for k, v in snapshot(out / "after").items() if snapshot(registry).get(k) != v}
+        assert changed == {"mixed/aliases.json"}  # the promote, nothing of the failed train
+    assert FilesystemRegistry(out / "after").versions("mixed") == [1, 2]
+
+
 def test_manifest_is_strictly_decoded(registry):
     path = registry / "mixed" / "1" / "manifest.json"
     doc = json.loads(path.read_text())

@@ -51,6 +51,15 @@ class RegistryError(TabforgeError):
     """The model registry refused a read or a write."""
 
 
+class StorageError(RegistryError):
+    """The registry's file system refused a write (full, read-only, permissions).
+
+    Nothing was changed. Over HTTP it is the server's storage, not the request, at fault.
+    """
+
+    http_status = 507
+
+
 class NotFoundError(RegistryError):
     """A model, version or alias does not exist."""
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 
-from tabforge.errors import NotFoundError, RegistryError
+from tabforge.errors import NotFoundError, RegistryError, StorageError
 from tabforge.export import manifest as mf
 from tabforge.registry import aliases as al
 from tabforge.registry.compat import incompatibilities
@@ -60,8 +60,8 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _os_error(action: str, exc: OSError) -> RegistryError:
-    return RegistryError(f"cannot {action}: {exc.strerror or exc}")
+def _os_error(action: str, exc: OSError) -> StorageError:
+    return StorageError(f"cannot {action}: {exc.strerror or exc}")
 
 
 class FilesystemRegistry:
@@ -238,11 +238,11 @@ class FilesystemRegistry:
         try:
             model_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise RegistryError(
+            raise StorageError(
                 f"cannot create registry directory {self.root}: {exc.strerror}"
             ) from exc
         if not os.access(model_dir, os.W_OK):
-            raise RegistryError(f"registry directory {self.root} is not writable")
+            raise StorageError(f"registry directory {self.root} is not writable")
         return model_dir
 
     def put(self, name: str, model: bytes, manifest_for: Callable[[int], bytes]) -> int:
