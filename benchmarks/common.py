@@ -1,8 +1,11 @@
-"""What the benchmark scripts share: the synthetic data and the RESULTS.md section writer."""
+"""What the benchmark scripts (and the tests) share: synthetic data, free ports, process memory,
+and the section writer for RESULTS.md and RELIABILITY.md."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -86,3 +89,69 @@ def write_section(out: Path, heading: str, section: str) -> None:
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text("\n".join(new).rstrip("\n") + "\n")
     os.replace(tmp, out)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants, from /proc/<pid>/task/*/children."""
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        if p in out:
+            continue
+        out.append(p)
+        for children in Path(f"/proc/{p}/task").glob("*/children"):
+            with contextlib.suppress(OSError, ValueError):
+                todo += [int(c) for c in children.read_text().split()]
+    return out
+
+
+def tree_rss_mib(pid: int) -> float | None:
+    """VmRSS summed over ``pid`` and its descendants."""
+    total_kib = 0
+    for p in process_tree(pid):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kib += int(line.split()[1])
+                    break
+    return total_kib / 1024 if total_kib else None
+
+
+def mixed_frame(n: int = 300, seed: int = 1) -> Any:
+    """Numeric and categorical features with missing values; string and numeric targets.
+
+    The tests' data too (tests/conftest.py); the soak run trains on it.
+    """
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=n)
+    b = rng.uniform(0, 100, n).round(1)
+    c = rng.integers(0, 5, n).astype(float)
+    color = rng.choice(["red", "green", "blue"], n).astype(object)
+    shape = rng.choice(["sq", "tri", "circ", "hex"], n).astype(object)
+    score = a + (color == "red") * 1.0 + b / 50 + rng.normal(0, 0.5, n)
+    a[rng.random(n) < 0.08] = np.nan
+    b[rng.random(n) < 0.08] = np.nan
+    color[rng.random(n) < 0.08] = None
+    shape[rng.random(n) < 0.05] = None
+    return pl.DataFrame(
+        {
+            "a": a,
+            "b": b,
+            "c": c,
+            "color": color.tolist(),
+            "shape": shape.tolist(),
+            "label": np.where(score > 2.2, "high", np.where(score > 1.0, "mid", "low")),
+            "binary": np.where(score > 1.5, "yes", "no"),
+            "value": score * 10,
+        }
+    ).with_columns(pl.col("a").fill_nan(None), pl.col("b").fill_nan(None))

@@ -45,7 +45,6 @@ import resource
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -159,42 +158,10 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _tree(pid: int) -> list[int]:
-    """``pid`` and its live descendants, from /proc/<pid>/task/*/children."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        if p in out:
-            continue
-        out.append(p)
-        for children in Path(f"/proc/{p}/task").glob("*/children"):
-            with contextlib.suppress(OSError, ValueError):
-                todo += [int(c) for c in children.read_text().split()]
-    return out
-
-
-def tree_rss_mib(pid: int) -> float | None:
-    """VmRSS summed over ``pid`` and its descendants (shared pages count once per process)."""
-    total_kib = 0
-    for p in _tree(pid):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total_kib += int(line.split()[1])
-                    break
-    return total_kib / 1024 if total_kib else None
-
-
 def _tree_cpu_s(pid: int) -> float:
     """CPU seconds (user + system) used so far by ``pid`` and its descendants."""
     ticks = 0
-    for p in _tree(pid):
+    for p in common.process_tree(pid):
         with contextlib.suppress(OSError, ValueError, IndexError):
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
             ticks += int(fields[11]) + int(fields[12])  # utime, stime
@@ -713,7 +680,7 @@ class Bench:
                     r.failed = f"server exited {proc.returncode} during the run"
                 print(_summary(r))
                 done.append(r)
-            rss = tree_rss_mib(proc.pid)
+            rss = common.tree_rss_mib(proc.pid)
             for r in done:
                 r.rss_mib = rss
             self.results += done
@@ -846,7 +813,7 @@ def child_ceiling(model_dir: Path, workdir: Path, duration: float) -> dict[str, 
         "p50_ms": float(p50),
         "p99_ms": float(p99),
         "batches_s": batches_s,
-        "rss_mib": tree_rss_mib(os.getpid()),
+        "rss_mib": common.tree_rss_mib(os.getpid()),
         "others_cpu": max(0.0, 100 * (busy - own) / wall),
     }
 
@@ -931,7 +898,7 @@ def run_tabforge(
     lgbm_ref, logreg_ref = setup.refs["lgbm"], setup.refs["logreg"]
     warmup = Scenario("warm-up", infer["lgbm"], "tabforge-1", 16)
 
-    port = free_port()
+    port = common.free_port()
     srv = Server(
         "tabforge (default flags)",
         [*base, "--port", str(port)],
@@ -963,7 +930,7 @@ def run_tabforge(
     modes = {"off": ["--max-batch-rows", "0"], "on": ["--max-batch-rows", str(on_rows)]}
     for k in range(args.rounds):  # interleaved, so drift hits both modes alike
         for mode, flags in modes.items():
-            port = free_port()
+            port = common.free_port()
             srv = Server(
                 f"tabforge (batching {mode})",
                 [*base, "--port", str(port), *flags],
@@ -1011,12 +978,12 @@ def run_mlserver(bench: Bench, setup: Setup, single: list[int]) -> str:
     repo = setup.workdir / "mlserver-repo"
     (repo / "lgbm").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(setup.native, repo / "lgbm" / "model.txt")
-    port = free_port()
+    port = common.free_port()
     settings = {
         "host": "127.0.0.1",
         "http_port": port,
-        "grpc_port": free_port(),
-        "metrics_port": free_port(),
+        "grpc_port": common.free_port(),
+        "metrics_port": common.free_port(),
         "parallel_workers": 0,  # its inference pool crashes with current uvloop
         "debug": False,  # no access log (tabforge and FastAPI run without one too)
     }
@@ -1068,7 +1035,7 @@ def run_fastapi(bench: Bench, setup: Setup, single: list[int]) -> str:
         bench.fail("FastAPI + LightGBM", scenarios, f"install: {setup.notes['fastapi']}")
         return f"install failed: {setup.notes['fastapi']}"
     venv = setup.workdir / "fastapi-venv"
-    port = free_port()
+    port = common.free_port()
     env = dict(os.environ)
     env["SERVE_BENCH_MODEL"] = str(setup.native)
     cmd = [

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import polars as pl
 import pytest
 from click.testing import CliRunner
 
+from benchmarks.common import mixed_frame
 from tabforge.cli import main
+
+__all__ = ["mixed_frame"]  # tests import it from here
 
 
 @dataclass
@@ -38,33 +39,6 @@ def cli(tmp_path: Path) -> Callable[..., Run]:
         return Run(result.exit_code, result.stdout, result.stderr)
 
     return run
-
-
-def mixed_frame(n: int = 300, seed: int = 1) -> pl.DataFrame:
-    """Numeric and categorical features with missing values; string and numeric targets."""
-    rng = np.random.default_rng(seed)
-    a = rng.normal(size=n)
-    b = rng.uniform(0, 100, n).round(1)
-    c = rng.integers(0, 5, n).astype(float)
-    color = rng.choice(["red", "green", "blue"], n).astype(object)
-    shape = rng.choice(["sq", "tri", "circ", "hex"], n).astype(object)
-    score = a + (color == "red") * 1.0 + b / 50 + rng.normal(0, 0.5, n)
-    a[rng.random(n) < 0.08] = np.nan
-    b[rng.random(n) < 0.08] = np.nan
-    color[rng.random(n) < 0.08] = None
-    shape[rng.random(n) < 0.05] = None
-    return pl.DataFrame(
-        {
-            "a": a,
-            "b": b,
-            "c": c,
-            "color": color.tolist(),
-            "shape": shape.tolist(),
-            "label": np.where(score > 2.2, "high", np.where(score > 1.0, "mid", "low")),
-            "binary": np.where(score > 1.5, "yes", "no"),
-            "value": score * 10,
-        }
-    ).with_columns(pl.col("a").fill_nan(None), pl.col("b").fill_nan(None))
 
 
 @pytest.fixture(scope="session")
