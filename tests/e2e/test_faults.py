@@ -109,17 +109,37 @@ def test_sigkill_under_load_then_restart_serves_the_same_versions(registry, tmp_
 
 
 def test_a_corrupt_model_at_start_up_is_skipped_and_the_others_serve(registry, tmp_path):
-    shutil.copytree(registry / "mixed", registry / "broken")
+    for name in ("broken", "gone", "flipped"):
+        shutil.copytree(registry / "mixed", registry / name)
     model = registry / "broken" / "1" / "model.onnx"
     model.write_bytes(model.read_bytes()[:100])  # truncated
     (registry / "broken" / "2" / "manifest.json").write_text("{not json")
-    with running(registry, tmp_path) as server:
-        wait_for_log(server, "ready: 1 model(s), 2 failed", 1)
+    (registry / "gone" / "1" / "model.onnx").unlink()
+    (registry / "gone" / "2" / "manifest.json").unlink()
+    flipped = registry / "flipped" / "1" / "model.onnx"
+    data = bytearray(flipped.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit, same length: only the sha256 can tell
+    flipped.write_bytes(bytes(data))
+    with running(registry, tmp_path, env={"TABFORGE_ADMIN_TOKEN": "t0ken"}) as server:
+        wait_for_log(server, "ready: 2 model(s), 5 failed", 1)
         assert httpx.post(server.url + V2, json=GOOD).status_code == 200
-        broken = httpx.post(server.url + "/v2/models/broken/infer", json=GOOD)
-        assert broken.status_code == 404
+        for name in ("broken", "gone"):
+            r = httpx.post(server.url + f"/v2/models/{name}/infer", json=GOOD)
+            assert r.status_code == 404
+            assert name in r.json()["error"]
+        # The intact version of a model with a corrupt one is served; the corrupt one is not.
+        assert httpx.get(server.url + "/v2/models/flipped").json()["versions"] == ["2"]
+        r = httpx.post(server.url + "/v2/models/flipped/versions/1/infer", json=GOOD)
+        assert r.status_code == 404
         log = server.log.read_text()
-        assert "not serving broken:1" in log
-        assert "not serving broken:2" in log
+        for ref in ("broken:1", "broken:2", "gone:1", "gone:2", "flipped:1"):
+            assert f"not serving {ref}" in log
         assert "Traceback" not in log
-        assert "tabforge_model_load_failures 2.0" in httpx.get(server.url + "/metrics").text
+        assert "tabforge_model_load_failures 5.0" in httpx.get(server.url + "/metrics").text
+        index = httpx.post(
+            server.url + "/v2/repository/index", headers={"Authorization": "Bearer t0ken"}
+        )
+        failed = [row for row in index.json() if row["state"] == "UNAVAILABLE"]
+        assert len(failed) == 5
+        assert all(row["reason"] for row in failed)
+        assert not [row for row in failed if str(tmp_path) in row["reason"]]  # no paths

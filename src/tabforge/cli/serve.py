@@ -77,7 +77,7 @@ def serve(
             "--max-body-mb above 0"
         )
     settings = ServeSettings(
-        registry=Path(registry_root(registry)),
+        registry=Path(registry_root(registry)).absolute(),
         models=_split(models),
         host=host,
         port=port,

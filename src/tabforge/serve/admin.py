@@ -89,6 +89,7 @@ def index(repo: Repository) -> list[dict[str, str]]:
             rows.append({"name": name, "version": str(number), "state": "READY", "reason": ""})
     for key, reason in sorted(repo.failures.items()):
         name, _, label = key.partition(":")
+        reason = _masked(reason, repo)
         rows.append({"name": name, "version": label, "state": "UNAVAILABLE", "reason": reason})
     for name in sorted(repo.unloaded):
         rows.append({"name": name, "version": "", "state": "UNLOADED", "reason": "unloaded"})
@@ -100,10 +101,14 @@ def action(repo: Repository, name: str, verb: str, body: bytes) -> dict[str, Any
     try:
         return _action(repo, name, verb, body)
     except TabforgeError as exc:
-        root = str(repo.settings.registry)
-        if root in exc.message:
-            exc.message = exc.message.replace(root, "<registry>")
+        exc.message = _masked(exc.message, repo)
         raise
+
+
+def _masked(text: str, repo: Repository) -> str:
+    """Clients see where a file sits in the registry, never where the registry is."""
+    root = str(repo.settings.registry).rstrip(os.sep)
+    return text.replace(root + os.sep, "<registry>" + os.sep).replace(root, "<registry>")
 
 
 def _action(repo: Repository, name: str, verb: str, body: bytes) -> dict[str, Any]:
