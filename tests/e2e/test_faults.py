@@ -79,6 +79,38 @@ def test_slow_clients_do_not_starve_normal_ones(server):
             s.close()
 
 
+def test_connections_that_never_finish_their_headers_are_closed(registry, tmp_path):
+    """Slowloris: heads dribbled a byte a second are cut off at --header-timeout."""
+    with running(registry, tmp_path, "--header-timeout", "2") as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        sockets = [socket.create_connection(("127.0.0.1", port)) for _ in range(100)]
+        line = b"POST /v2/models/mixed/infer HTTP/1.1\r\nHost: slow\r\nX-Pad: " + b"a" * 60
+        closed: set[int] = set()
+        try:
+            for i in range(len(line)):  # at most ~70 s; the server cuts them after ~2 s
+                for n, s in enumerate(sockets):
+                    if n in closed:
+                        continue
+                    try:
+                        s.sendall(line[i : i + 1])
+                        s.settimeout(0.001)
+                        if s.recv(1) == b"":
+                            closed.add(n)
+                    except (TimeoutError, BlockingIOError):
+                        pass
+                    except OSError:  # reset: closed too
+                        closed.add(n)
+                if len(closed) == len(sockets):
+                    break
+                assert httpx.post(server.url + V2, json=GOOD).status_code == 200
+                time.sleep(1.0)
+        finally:
+            for s in sockets:
+                s.close()
+        assert len(closed) == len(sockets)
+        assert httpx.post(server.url + V2, json=GOOD).status_code == 200
+
+
 def test_sigkill_under_load_then_restart_serves_the_same_versions(registry, tmp_path):
     before = snapshot(registry)
     with running(registry, tmp_path) as server:

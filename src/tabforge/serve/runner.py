@@ -43,6 +43,8 @@ def _graceful_server() -> type:
 def serve(settings: ServeSettings) -> None:
     import uvicorn
 
+    from tabforge.serve.protocol import HeadTimeoutProtocol
+
     if not settings.registry.is_dir():
         raise ConfigError(f"registry directory {settings.registry} does not exist")
     check_port(settings.host, settings.port)
@@ -54,7 +56,7 @@ def serve(settings: ServeSettings) -> None:
         port=settings.port,
         workers=settings.workers,
         loop="uvloop",
-        http="httptools",
+        http=HeadTimeoutProtocol,
         access_log=False,
         log_level="info",
         timeout_keep_alive=5,

@@ -25,6 +25,8 @@ class ServeSettings:
     max_body_bytes: int = 64 * 1024 * 1024
     #: Most rows in one request (413 above it).
     max_rows: int = 100_000
+    #: Seconds a client has to send a request's line and headers; slower ones are cut off.
+    header_timeout: float = 10.0
     #: Seconds a shutdown waits for in-flight requests.
     shutdown_timeout: float = 30.0
     #: Follow the registry: new versions, moved aliases and deletions apply while serving.
