@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test check lint format typecheck clean bench bench-batch
+.PHONY: install demo test check lint format typecheck clean bench bench-batch soak fuzz
 
 install: $(STAMP)
 
@@ -44,6 +44,14 @@ bench: install
 # native LightGBM; writes the table into benchmarks/RESULTS.md (about 3 minutes, ~2 GB in /tmp).
 bench-batch: install
 	$(BIN)/python benchmarks/batch_bench.py --rows 5000000 --repeat 2
+
+# Reliability (docs/RELIABILITY.md): a 12-minute mixed load with every answer checked and the
+# server's memory watched (writes its section of the doc), and a long schemathesis run.
+soak: install
+	$(BIN)/python benchmarks/soak.py --minutes 12 --write-doc
+
+fuzz: install
+	$(BIN)/python benchmarks/fuzz.py --max-examples 1000
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
