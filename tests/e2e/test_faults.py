@@ -111,6 +111,23 @@ def test_connections_that_never_finish_their_headers_are_closed(registry, tmp_pa
         assert httpx.post(server.url + V2, json=GOOD).status_code == 200
 
 
+def test_a_body_that_never_finishes_gets_408_and_the_connection_closed(registry, tmp_path):
+    with running(registry, tmp_path, "--body-timeout", "2") as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(b"POST /v2/models/mixed/infer HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Type: application/json\r\nContent-Length: 500\r\n\r\n"
+                      b'{"inputs": [')  # fmt: skip
+            s.settimeout(60)
+            answer = b""
+            while chunk := s.recv(4096):  # the server answers, then closes
+                answer += chunk
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408")
+        assert b"did not arrive within 2 s" in body
+        assert httpx.post(server.url + V2, json=GOOD).status_code == 200
+
+
 def test_sigkill_under_load_then_restart_serves_the_same_versions(registry, tmp_path):
     before = snapshot(registry)
     with running(registry, tmp_path) as server:

@@ -45,6 +45,8 @@ from tabforge.cli import REGISTRY_HELP, _split, main
               help="Response cache entries per model version (0: off).")  # fmt: skip
 @click.option("--header-timeout", default=10.0, show_default=True, type=float,
               help="Seconds a client has to send a request's headers.")  # fmt: skip
+@click.option("--body-timeout", default=60.0, show_default=True, type=float,
+              help="Seconds a client has to send a request's body (408 after).")  # fmt: skip
 def serve(
     registry: str | None,
     host: str,
@@ -60,6 +62,7 @@ def serve(
     no_watch: bool,
     cache_entries: int,
     header_timeout: float,
+    body_timeout: float,
 ) -> None:
     """Serve registry models over Open Inference Protocol V2 and KServe V1."""
     from tabforge.config import registry_root
@@ -74,10 +77,16 @@ def serve(
             raise ConfigError(f"--model-batching {entry!r}: expected NAME=ROWS[:DELAY_US]")
     if max_batch_rows < 0 or max_delay_us < 0:
         raise ConfigError("--max-batch-rows and --max-delay-us must be at least 0")
-    if workers < 1 or threads < 0 or max_rows < 1 or max_body_mb <= 0 or header_timeout <= 0:
+    if (
+        workers < 1
+        or threads < 0
+        or max_rows < 1
+        or max_body_mb <= 0
+        or min(header_timeout, body_timeout) <= 0
+    ):
         raise ConfigError(
             "--workers and --max-rows must be at least 1, --threads at least 0, "
-            "--max-body-mb and --header-timeout above 0"
+            "--max-body-mb, --header-timeout and --body-timeout above 0"
         )
     settings = ServeSettings(
         registry=Path(registry_root(registry)).absolute(),
@@ -94,5 +103,6 @@ def serve(
         watch=not no_watch,
         cache_entries=max(0, cache_entries),
         header_timeout=header_timeout,
+        body_timeout=body_timeout,
     )
     run(settings)

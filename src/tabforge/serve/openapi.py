@@ -48,7 +48,7 @@ def _infer(params: list[Any]) -> dict[str, Any]:
             "requestBody": {"required": True, "content": _json("InferenceRequest")},
             "responses": {
                 "200": {"description": "Predictions", "content": _json("InferenceResponse")},
-                **{code: ERROR for code in ("400", *GUARDED, "404", "413", "415", "503")},
+                **{code: ERROR for code in ("400", *GUARDED, "404", "408", "413", "415", "503")},
             },
         }
     }
@@ -84,7 +84,7 @@ def openapi() -> dict[str, Any]:
                     "requestBody": {"required": True, "content": _json("PredictRequest")},
                     "responses": {
                         "200": {"description": "Predictions", "content": _json("PredictResponse")},
-                        **{code: ERROR for code in ("400", *GUARDED, "404", "413", "415", "503")},
+                        **{code: ERROR for code in ("400", *GUARDED, "404", "408", "413", "415", "503")},
                     },
                 }
             },

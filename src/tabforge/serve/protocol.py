@@ -1,60 +1,89 @@
-"""uvicorn's httptools protocol with a deadline for each request's head.
+"""uvicorn's httptools protocol with deadlines for each request's head and body.
 
 uvicorn times out idle keep-alive connections, but a client that sends its request line and
 headers a byte at a time holds its connection (and a file descriptor) for as long as it likes:
-any data cancels the keep-alive timer. Here every request head must arrive complete within
-``header_timeout`` seconds of the connection opening or of the previous response, or the
-connection is closed.
+any data cancels the keep-alive timer. And once the headers are in, nothing bounds how long the
+body may take. Here a request head must be complete ``header_timeout`` seconds after the
+connection opened or after the previous response, and its body ``body_timeout`` seconds after
+the head; otherwise the connection is closed (a late body gets a 408 first).
+
+A timer per request costs microseconds on the hot path, so each connection only notes its
+deadline (a float) and one sweep per second per worker closes the connections past theirs:
+a deadline is met to within a second.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Iterable
 from typing import Any
 
+import msgspec
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from tabforge.serve.settings import ServeSettings
 
+SWEEP_SECONDS = 1.0
+
 
 @functools.cache
-def _header_timeout() -> float:
-    return ServeSettings.from_env().header_timeout  # workers get their settings by env
+def _settings() -> ServeSettings:
+    return ServeSettings.from_env()  # workers get their settings by environment
 
 
-class HeadTimeoutProtocol(HttpToolsProtocol):
+def _timeout_response(seconds: float) -> bytes:
+    body = msgspec.json.encode({"error": f"the request body did not arrive within {seconds:g} s"})
+    head = (
+        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+        f"connection: close\r\ncontent-length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+class DeadlineProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._head_timer: asyncio.TimerHandle | None = None
+        self.deadline: float | None = None
+        self.in_body = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm()
+        self.deadline = self.loop.time() + _settings().header_timeout
+        state: Any = self.server_state
+        if not getattr(state, "tabforge_sweeping", False):
+            state.tabforge_sweeping = True  # one sweep per worker
+            self.loop.call_later(SWEEP_SECONDS, _sweep, self.loop, self.connections)
 
     def on_headers_complete(self) -> None:
-        self._disarm()
         super().on_headers_complete()
+        self.deadline = self.loop.time() + _settings().body_timeout
+        self.in_body = True
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self.deadline = None  # the app has the whole request: no client-side deadline
+        self.in_body = False
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing():
-            self._arm()  # the next request's head has the same deadline
+        if not self.pipeline:  # a pipelined request already has its head in
+            self.deadline = self.loop.time() + _settings().header_timeout
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
+    def expire(self) -> None:
+        self.deadline = None
+        if self.transport.is_closing():
+            return
+        cycle = self.cycle
+        if self.in_body and cycle is not None and not cycle.response_started:
+            self.transport.write(_timeout_response(_settings().body_timeout))
+        self.transport.close()
 
-    def _arm(self) -> None:
-        self._disarm()
-        self._head_timer = self.loop.call_later(_header_timeout(), self._head_too_slow)
 
-    def _disarm(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
-    def _head_too_slow(self) -> None:
-        self._head_timer = None
-        if not self.transport.is_closing():
-            self.transport.close()
+def _sweep(loop: asyncio.AbstractEventLoop, connections: Iterable[Any]) -> None:
+    now = loop.time()
+    for conn in list(connections):
+        deadline = getattr(conn, "deadline", None)
+        if deadline is not None and now > deadline:
+            conn.expire()
+    loop.call_later(SWEEP_SECONDS, _sweep, loop, connections)

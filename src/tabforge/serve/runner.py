@@ -43,7 +43,7 @@ def _graceful_server() -> type:
 def serve(settings: ServeSettings) -> None:
     import uvicorn
 
-    from tabforge.serve.protocol import HeadTimeoutProtocol
+    from tabforge.serve.protocol import DeadlineProtocol
 
     if not settings.registry.is_dir():
         raise ConfigError(f"registry directory {settings.registry} does not exist")
@@ -56,7 +56,7 @@ def serve(settings: ServeSettings) -> None:
         port=settings.port,
         workers=settings.workers,
         loop="uvloop",
-        http=HeadTimeoutProtocol,
+        http=DeadlineProtocol,
         access_log=False,
         log_level="info",
         timeout_keep_alive=5,

@@ -27,6 +27,8 @@ class ServeSettings:
     max_rows: int = 100_000
     #: Seconds a client has to send a request's line and headers; slower ones are cut off.
     header_timeout: float = 10.0
+    #: Seconds a client has to send a request's body once its headers are in (408, closed).
+    body_timeout: float = 60.0
     #: Seconds a shutdown waits for in-flight requests.
     shutdown_timeout: float = 30.0
     #: Follow the registry: new versions, moved aliases and deletions apply while serving.
