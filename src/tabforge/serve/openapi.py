@@ -17,6 +17,8 @@ def _json(schema: str) -> dict[str, Any]:
 
 # With TABFORGE_API_KEYS set, model endpoints answer 401 without a key and 403 with a wrong one.
 GUARDED = ("401", "403")
+# What an inference request can get besides 200 (408: its body did not arrive in time).
+INFER_ERRORS = ("400", *GUARDED, "404", "408", "413", "415", "503")
 
 
 def _get(summary: str, schema: str, params: list[Any], codes: tuple[str, ...]) -> dict[str, Any]:
@@ -48,7 +50,7 @@ def _infer(params: list[Any]) -> dict[str, Any]:
             "requestBody": {"required": True, "content": _json("InferenceRequest")},
             "responses": {
                 "200": {"description": "Predictions", "content": _json("InferenceResponse")},
-                **{code: ERROR for code in ("400", *GUARDED, "404", "408", "413", "415", "503")},
+                **{code: ERROR for code in INFER_ERRORS},
             },
         }
     }
@@ -84,7 +86,7 @@ def openapi() -> dict[str, Any]:
                     "requestBody": {"required": True, "content": _json("PredictRequest")},
                     "responses": {
                         "200": {"description": "Predictions", "content": _json("PredictResponse")},
-                        **{code: ERROR for code in ("400", *GUARDED, "404", "408", "413", "415", "503")},
+                        **{code: ERROR for code in INFER_ERRORS},
                     },
                 }
             },
