@@ -34,7 +34,7 @@ def _admin(summary: str, params: list[Any], body: str | None, result: str) -> di
         "security": [{"admin": []}],
         "responses": {
             "200": {"description": "Done", "content": _json(result)},
-            **{code: ERROR for code in ("400", "401", "403", "404", "413", "503", "507")},
+            **{code: ERROR for code in ("400", *GUARDED, "404", "413", "503", "507")},
         },
     }
     if body is not None:
