@@ -397,7 +397,7 @@ def _rerun_command(args: argparse.Namespace) -> str:
         cmd += ["--paths", ",".join(args.paths)]
     if args.timeout != DEFAULT_TIMEOUT:
         cmd += ["--timeout", f"{args.timeout:g}"]
-    if args.tabforge != _default_tabforge():
+    if args.tabforge != common.default_tabforge():
         cmd += ["--tabforge", args.tabforge]
     return shlex.join(cmd)
 
@@ -499,16 +499,8 @@ def _output_check(tab: Sample, ceiling: Sample | None, rows: int) -> str:
     )
 
 
-def write_section(out: Path, section: str) -> None:
-    common.write_section(out, SECTION_HEADING, section)
-
-
 # --------------------------------------------------------------------------------------------
 # main
-
-
-def _default_tabforge() -> str:
-    return common.default_tabforge()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -520,7 +512,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     ap.add_argument("--paths", default=",".join(PATHS), help="comma-separated subset to run")
     ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per run")
-    ap.add_argument("--tabforge", default=_default_tabforge(), help="tabforge executable")
+    ap.add_argument("--tabforge", default=common.default_tabforge(), help="tabforge executable")
     ap.add_argument("--child", choices=("ceiling", "naive"), help=argparse.SUPPRESS)
     ap.add_argument("--model-dir", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -569,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     section = render(args, version_, results, started)
     print()
     print(section)
-    write_section(args.out, section)
+    common.write_section(args.out, SECTION_HEADING, section)
     print(f"wrote the {SECTION_HEADING!r} section of {args.out}")
     return 0
 

@@ -1259,16 +1259,8 @@ def render(bench: Bench, meta: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_section(out: Path, section: str) -> None:
-    common.write_section(out, SECTION_HEADING, section)
-
-
 # --------------------------------------------------------------------------------------------
 # main
-
-
-def _default_tabforge() -> str:
-    return common.default_tabforge()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -1280,7 +1272,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true", help="3 s runs, no c=1 point, one round")
     ap.add_argument("--rounds", type=int, help="batching off/on rounds (default 2; --quick 1)")
     ap.add_argument("--peers", default=",".join(PEERS), help="comma-separated subset to run")
-    ap.add_argument("--tabforge", default=_default_tabforge(), help="tabforge executable")
+    ap.add_argument("--tabforge", default=common.default_tabforge(), help="tabforge executable")
     ap.add_argument("--batch-rows-on", type=int, help="--max-batch-rows for 'batching on'")
     ap.add_argument("--child", choices=("ceiling",), help=argparse.SUPPRESS)
     ap.add_argument("--model-dir", type=Path, help=argparse.SUPPRESS)
@@ -1318,7 +1310,7 @@ def _rerun_command(args: argparse.Namespace) -> str:
         cmd += ["--peers", ",".join(args.peers)]
     if args.batch_rows_on is not None:
         cmd += ["--batch-rows-on", str(args.batch_rows_on)]
-    if args.tabforge != _default_tabforge():
+    if args.tabforge != common.default_tabforge():
         cmd += ["--tabforge", args.tabforge]
     return shlex.join(cmd)
 
@@ -1459,7 +1451,7 @@ def run(args: argparse.Namespace, procs: Processes, meta: dict[str, Any]) -> int
     section = render(bench, meta)
     print()
     print(section)
-    write_section(args.out, section)
+    common.write_section(args.out, SECTION_HEADING, section)
     print(f"wrote the {SECTION_HEADING!r} section of {args.out}")
     return 0
 
