@@ -69,7 +69,7 @@ def test_missing_values_and_unseen_categories_are_fine(registry):
 
 def test_bad_rows_are_refused_clearly(registry):
     model = tabforge.load("mixed:1", registry=registry)
-    with pytest.raises(DataError, match="missing required columns: shape"):
+    with pytest.raises(DataError, match="missing required columns: 'shape'"):
         model.predict({"a": [1.0], "b": [1.0], "c": [1.0], "color": ["red"]})
     with pytest.raises(DataError, match=r"row 2: column 'b' holds 'lots', not a number"):
         model.predict({"a": [1, 2], "b": ["3", "lots"], "c": [1, 1], "color": ["red"] * 2,

@@ -104,7 +104,7 @@ def test_a_run_that_fails_late_leaves_no_output(cli, registry, tmp_path, big):
 
 BAD = [
     ("missing input", "nope.csv", "out.parquet", [], "file not found"),
-    ("missing columns", "cols.csv", "out.parquet", [], "lacks required columns: shape"),
+    ("missing columns", "cols.csv", "out.parquet", [], "lacks required columns: 'shape'"),
     ("unknown keep", "ok.csv", "out.parquet", ["--keep", "zzz"], "--keep names columns"),
     ("output type", "ok.csv", "out.xlsx", [], "use a .parquet or .csv"),
     ("output dir missing", "ok.csv", "no/such/dir/out.csv", [], "does not exist"),

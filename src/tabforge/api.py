@@ -55,7 +55,8 @@ class Model:
 
         Returns a polars DataFrame: ``label`` and ``proba_<class>`` columns
         (classification), ``prediction`` (regression), or ``label`` and ``scores``
-        (clustering). Extra input columns are ignored; missing ones are an error.
+        (clustering). Extra input columns are ignored; missing ones are an error. No rows
+        give an empty frame with the same columns and types.
         """
         return self._predictor.predict(to_frame(data))
 

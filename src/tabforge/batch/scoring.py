@@ -24,8 +24,9 @@ import pyarrow.parquet as pq
 
 from tabforge.data.load import NULL_VALUES, detect_format
 from tabforge.errors import DataError
+from tabforge.export.manifest import Inputs
 from tabforge.progress import Reporter, SilentReporter
-from tabforge.runtime.codec import BadValues, encode
+from tabforge.runtime.codec import BadValues, encode, missing_columns, quoted, score_columns
 from tabforge.runtime.predictor import Predictor
 
 OnError = Literal["fail", "skip"]
@@ -43,23 +44,25 @@ class ScoreSummary:
     rejects: Path | None
 
 
-def _scan(path: Path, numeric: list[str]) -> pl.LazyFrame:
+def _scan(path: Path, inputs: Inputs) -> pl.LazyFrame:
     fmt = detect_format(path)
+    # Every input column is read as text. Numbers are parsed by the codec, so a stray word
+    # is reported with its row and column instead of failing the whole read; categories
+    # stay as written, so a code "001" is not inferred to be the number 1 (text "1").
+    as_text = {c: pl.String for c in (*inputs.numeric, *inputs.categorical)}
     if fmt in ("csv", "tsv"):
-        # Numeric columns are read as text and parsed by the codec, so a stray word
-        # is reported with its row and column instead of failing the whole read.
         return pl.scan_csv(
             path,
             separator="\t" if fmt == "tsv" else ",",
             null_values=NULL_VALUES,
-            schema_overrides={c: pl.String for c in numeric},
+            schema_overrides=as_text,
             infer_schema_length=10_000,
         )
     if fmt == "parquet":
         return pl.scan_parquet(path)
     if fmt == "ipc":
         return pl.scan_ipc(path)
-    return pl.scan_ndjson(path, schema_overrides={c: pl.String for c in numeric})
+    return pl.scan_ndjson(path, schema_overrides=as_text)
 
 
 def _columns(lazy: pl.LazyFrame, name: str) -> list[str]:
@@ -143,37 +146,15 @@ def score_file(
 ) -> ScoreSummary:
     reporter = reporter or SilentReporter()
     src, out = Path(source), Path(output)
-    if batch_rows < 1:
-        raise DataError(f"--batch-rows must be at least 1, got {batch_rows}")
-    if not src.is_file():
-        raise DataError(f"file not found: {src}")
-    fmt = detect_format(src)
-    _check_output(out, src)
     inputs = predictor.manifest.inputs
-    needed = [*inputs.numeric, *inputs.categorical]
-    lazy = _scan(src, inputs.numeric)
-    columns = _columns(lazy, src.name)
-    missing = [c for c in needed if c not in columns]
-    if missing:
-        raise DataError(f"{src.name} lacks required columns: {', '.join(missing)}")
-    unknown = [c for c in keep if c not in columns]
-    if unknown:
-        raise DataError(f"--keep names columns not in {src.name}: {', '.join(unknown)}")
-    selected = list(dict.fromkeys([*keep, *needed]))
-    total = _count(lazy, fmt)
-    outputs = predictor.frame(predictor.run(predictor.empty_feed())).columns
-    renamed = {c: f"{c}_input" for c in keep if c in outputs}
-    for old, new in renamed.items():
-        reporter.note(f"kept column {old!r} is written as {new!r} (the output has {old!r})")
-
+    lazy, total = _open(src, out, inputs, keep=keep, batch_rows=batch_rows)
+    result = _Results(predictor, keep, reporter)
     writer = _Writer(out)
     rejects = _Writer(out.with_name(out.stem + ".rejects.csv")) if on_error == "skip" else None
     rows_in = rejected = 0
     try:
         with reporter.rows(f"Scoring {src.name}", total=total) as advance:
-            for offset, batch, feed, bad in _decoded(
-                lazy.select(selected), inputs, batch_rows, src.name
-            ):
+            for offset, batch, feed, bad in _decoded(lazy, inputs, batch_rows, src.name):
                 rows_in += batch.height
                 if bad is not None:
                     if rejects is None:
@@ -183,21 +164,11 @@ def score_file(
                     keep_rows = ~bad.mask
                     batch = batch.filter(pl.Series(keep_rows))
                     feed = {k: v[keep_rows] for k, v in feed.items()}
-                if batch.height:
-                    result = predictor.frame(predictor.run(feed))
-                    kept = (
-                        batch.select(_kept(keep, batch, inputs.numeric)).rename(renamed)
-                        if keep
-                        else None
-                    )
-                    writer.write(
-                        result if kept is None else pl.concat([kept, result], how="horizontal")
-                    )
+                if batch.height:  # a batch whose rows were all rejected is not run
+                    writer.write(result(batch, predictor.run(feed)))
                 advance(batch.height + (0 if bad is None else int(bad.mask.sum())))
-        if writer.rows == 0 and rows_in == 0:
-            raise DataError(f"{src.name} has no rows")
-        if writer.rows == 0:
-            writer.write(predictor.predict(pl.DataFrame()).head(0))  # header-only output
+        if writer.rows == 0:  # header only, or every row rejected: the columns, no rows
+            writer.write(result(lazy.head(0).collect(), predictor.empty_outputs()))
         writer.commit()
         if rejects is not None and rejected:
             rejects.commit()
@@ -211,6 +182,48 @@ def score_file(
     return ScoreSummary(
         rows_in, writer.rows, rejected, out, rejects.target if rejected and rejects else None
     )
+
+
+def _open(
+    src: Path, out: Path, inputs: Inputs, *, keep: tuple[str, ...], batch_rows: int
+) -> tuple[pl.LazyFrame, int | None]:
+    """The input's needed columns (checked before any work) and its row count if cheap."""
+    if batch_rows < 1:
+        raise DataError(f"--batch-rows must be at least 1, got {batch_rows}")
+    if not src.is_file():
+        raise DataError(f"file not found: {src}")
+    fmt = detect_format(src)
+    _check_output(out, src)
+    lazy = _scan(src, inputs)
+    columns = _columns(lazy, src.name)
+    missing = missing_columns(columns, inputs)
+    if missing:
+        raise DataError(f"{src.name} lacks required columns: {quoted(missing)}")
+    unknown = [c for c in keep if c not in columns]
+    if unknown:
+        raise DataError(f"--keep names columns not in {src.name}: {quoted(unknown)}")
+    selected = list(dict.fromkeys([*keep, *inputs.numeric, *inputs.categorical]))
+    return lazy.select(selected), _count(lazy, fmt)
+
+
+class _Results:
+    """Outputs -> the rows written: kept input columns, then the flat prediction columns."""
+
+    def __init__(self, predictor: Predictor, keep: tuple[str, ...], reporter: Reporter) -> None:
+        self.predictor = predictor
+        self.keep = keep
+        self.numeric = predictor.manifest.inputs.numeric
+        columns = score_columns(predictor.frame(predictor.empty_outputs())).columns
+        self.renamed = {c: f"{c}_input" for c in keep if c in columns}
+        for old, new in self.renamed.items():
+            reporter.note(f"kept column {old!r} is written as {new!r} (the output has {old!r})")
+
+    def __call__(self, batch: pl.DataFrame, outputs: dict[str, np.ndarray]) -> pl.DataFrame:
+        scored = score_columns(self.predictor.frame(outputs))
+        if not self.keep:
+            return scored
+        kept = batch.select(_kept(self.keep, batch, self.numeric)).rename(self.renamed)
+        return pl.concat([kept, scored], how="horizontal")
 
 
 def _kept(keep: tuple[str, ...], batch: pl.DataFrame, numeric: list[str]) -> list[pl.Expr]:

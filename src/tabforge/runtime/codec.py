@@ -7,6 +7,7 @@ belongs is refused (or reported per row so batch scoring can skip it).
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,8 +15,8 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from tabforge.errors import DataError
-from tabforge.export.manifest import Inputs
+from tabforge.errors import DataError, RegistryError
+from tabforge.export.manifest import Inputs, TensorSpec
 
 NUMERIC_INPUT = "numeric"
 CATEGORICAL_INPUT = "categorical"
@@ -63,10 +64,19 @@ def to_frame(data: Any) -> pl.DataFrame:
     )
 
 
-def check_columns(columns: list[str], inputs: Inputs) -> None:
-    missing = [c for c in (*inputs.numeric, *inputs.categorical) if c not in columns]
+def quoted(names: Iterable[str]) -> str:
+    """Names as a user must read them: quoted, so an empty or padded name still shows."""
+    return ", ".join(repr(n) for n in names)
+
+
+def missing_columns(columns: Collection[str], inputs: Inputs) -> list[str]:
+    return [c for c in (*inputs.numeric, *inputs.categorical) if c not in columns]
+
+
+def check_columns(columns: Collection[str], inputs: Inputs) -> None:
+    missing = missing_columns(columns, inputs)
     if missing:
-        raise DataError(f"missing required columns: {', '.join(missing)}")
+        raise DataError(f"missing required columns: {quoted(missing)}")
 
 
 def _plain(s: pl.Series) -> pl.Series:
@@ -115,11 +125,40 @@ def encode(df: pl.DataFrame, inputs: Inputs) -> tuple[dict[str, np.ndarray], Bad
         feed[NUMERIC_INPUT] = np.ascontiguousarray(block, dtype=np.float32)
     if inputs.categorical:
         cat = pl.DataFrame(
-            _plain(df.get_column(c)).cast(pl.String).fill_null(inputs.missing_text)
+            _categorical_column(df.get_column(c), inputs.categories.get(c, [])).fill_null(
+                inputs.missing_text
+            )
             for c in inputs.categorical
         )
         feed[CATEGORICAL_INPUT] = cat.to_numpy().astype(object)
     return feed, bad
+
+
+def _categorical_column(s: pl.Series, known: list[str]) -> pl.Series:
+    """A category column as text; numbers where the model knows differently written text
+    are refused, because ``1`` for ``"001"`` would silently become an unseen category."""
+    s = _plain(s)
+    text = s.cast(pl.String)
+    if not s.dtype.is_numeric() or not known:
+        return text
+    unseen = text.drop_nulls().unique(maintain_order=True)
+    unseen = unseen.filter(~unseen.is_in(known))
+    if unseen.is_empty():
+        return text
+    names = pl.Series(known, dtype=pl.String)
+    numbers = names.cast(pl.Float64, strict=False)
+    finite = numbers.is_finite()  # null where a category is not a number
+    # How each numeric-looking category would read had it arrived as this column does.
+    rewritten = numbers.filter(finite).cast(s.dtype, strict=False).cast(pl.String)
+    differs = names.filter(finite).filter(rewritten.ne_missing(names.filter(finite)))
+    if differs.is_empty():
+        return text  # genuinely unseen categories: the one-hot encoder ignores them
+    shown = ", ".join(unseen.head(2).to_list()) + (", ..." if unseen.len() > 2 else "")
+    raise DataError(
+        f"column {s.name!r} arrived as numbers ({shown}) but the model knows it as text "
+        f"such as {quoted(differs.head(2).to_list())}; read it as text "
+        "(e.g. dtype=str / schema_overrides)"
+    )
 
 
 def encode_strict(df: pl.DataFrame, inputs: Inputs) -> dict[str, np.ndarray]:
@@ -138,17 +177,78 @@ def outputs_frame(
     (regression), or ``label`` and ``scores`` (clustering).
     """
     if task == "classification":
-        cols: dict[str, Any] = {"label": np.asarray(outputs["label"]).tolist()}
+        cols: dict[str, Any] = {"label": _labels(outputs["label"])}
         proba = outputs["probabilities"]
         for i, c in enumerate(classes or []):
             cols[f"proba_{c}"] = proba[:, i]
         return pl.DataFrame(cols)
     if task == "regression":
         return pl.DataFrame({"prediction": outputs["prediction"]})
-    scores = outputs["scores"]
     return pl.DataFrame(
         {
             "label": np.asarray(outputs["label"], dtype=np.int64),
-            "scores": pl.Series(scores).reshape((scores.shape[0], scores.shape[1])),
+            "scores": pl.Series("scores", np.asarray(outputs["scores"])),  # Array(f32, k)
         }
     )
+
+
+def _labels(labels: np.ndarray) -> pl.Series:
+    """Class labels are text (BYTES: object arrays) or int64; typed even with no rows."""
+    if labels.dtype == object:
+        return pl.Series("label", labels.tolist(), dtype=pl.String)
+    return pl.Series("label", labels)
+
+
+def score_columns(frame: pl.DataFrame) -> pl.DataFrame:
+    """Clustering ``scores`` as flat columns ``score_0``..``score_{k-1}`` (CSV has no arrays)."""
+    dtype = frame.schema.get("scores")
+    if not isinstance(dtype, pl.Array):
+        return frame
+    names = [f"score_{i}" for i in range(dtype.size)]
+    return frame.with_columns(pl.col("scores").arr.to_struct(names)).unnest("scores")
+
+
+OUTPUT_TYPES: dict[str, Any] = {
+    "FP32": np.float32, "FP64": np.float64, "INT64": np.int64, "INT32": np.int32,
+    "BOOL": np.bool_, "BYTES": object,
+}  # fmt: skip
+
+
+def empty_feed(inputs: Inputs) -> dict[str, np.ndarray]:
+    """The model's input tensors with no rows (never run: some graphs fail on zero rows)."""
+    return _filled(inputs, 0)
+
+
+def probe_feed(inputs: Inputs) -> dict[str, np.ndarray]:
+    """One row of missing values: every model imputes it, so any graph must run on it."""
+    return _filled(inputs, 1)
+
+
+def _filled(inputs: Inputs, rows: int) -> dict[str, np.ndarray]:
+    feed: dict[str, np.ndarray] = {}
+    if inputs.numeric:
+        feed[NUMERIC_INPUT] = np.full((rows, len(inputs.numeric)), np.nan, dtype=np.float32)
+    if inputs.categorical:
+        shape = (rows, len(inputs.categorical))
+        feed[CATEGORICAL_INPUT] = np.full(shape, inputs.missing_text, dtype=object)
+    return feed
+
+
+def empty_outputs(
+    tensors: list[TensorSpec], trailing: dict[str, tuple[int, ...]]
+) -> dict[str, np.ndarray]:
+    """Zero-row outputs of the types and widths the manifest declares.
+
+    ``trailing`` gives the widths a spec leaves open (-1; clustering scores), as learned
+    from a one-row run. The model never runs on zero rows: the k-NN graph fails on them.
+    """
+    out: dict[str, np.ndarray] = {}
+    for spec in tensors:
+        dims = tuple(spec.shape[1:])
+        if any(d < 0 for d in dims):
+            dims = trailing[spec.name]
+        dtype = OUTPUT_TYPES.get(spec.datatype)
+        if dtype is None:
+            raise RegistryError(f"output {spec.name!r} has unknown datatype {spec.datatype!r}")
+        out[spec.name] = np.empty((0, *dims), dtype=dtype)
+    return out

@@ -9,7 +9,12 @@ import polars as pl
 from tabforge.errors import RegistryError
 from tabforge.export import manifest as mf
 from tabforge.registry.store import sha256_bytes
-from tabforge.runtime.codec import encode_strict, outputs_frame
+from tabforge.runtime.codec import (
+    empty_outputs,
+    encode_strict,
+    outputs_frame,
+    probe_feed,
+)
 
 
 class Predictor:
@@ -39,8 +44,11 @@ class Predictor:
                 f"{str(exc).splitlines()[0][:200]}"
             ) from exc
         self.output_names = [o.name for o in self.session.get_outputs()]
+        self._trailing: dict[str, tuple[int, ...]] | None = None
 
     def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if len(next(iter(feed.values()))) == 0:
+            return self.empty_outputs()  # never run a graph on zero rows: k-NN fails on them
         return dict(zip(self.output_names, self.session.run(self.output_names, feed), strict=True))
 
     def frame(self, outputs: dict[str, np.ndarray]) -> pl.DataFrame:
@@ -48,15 +56,20 @@ class Predictor:
         return outputs_frame(self.manifest.task, self.manifest.outputs.classes, outputs)
 
     def predict(self, df: pl.DataFrame) -> pl.DataFrame:
-        if df.height == 0:
-            return self.frame(self.run(self.empty_feed()))
+        if df.width == 0:
+            return self.frame(self.empty_outputs())  # no columns, so no rows: e.g. []
         return self.frame(self.run(encode_strict(df, self.manifest.inputs)))
 
-    def empty_feed(self) -> dict[str, np.ndarray]:
-        inputs = self.manifest.inputs
-        feed: dict[str, np.ndarray] = {}
-        if inputs.numeric:
-            feed["numeric"] = np.zeros((0, len(inputs.numeric)), dtype=np.float32)
-        if inputs.categorical:
-            feed["categorical"] = np.zeros((0, len(inputs.categorical)), dtype=object)
-        return feed
+    def warm_up(self) -> dict[str, np.ndarray]:
+        """One row of missing values through the graph: proves it runs, and learns the
+        output widths the manifest leaves open (clustering scores are [-1, -1])."""
+        outputs = self.run(probe_feed(self.manifest.inputs))
+        self._trailing = {name: arr.shape[1:] for name, arr in outputs.items()}
+        return outputs
+
+    def empty_outputs(self) -> dict[str, np.ndarray]:
+        """Outputs for zero rows, built from the manifest's output specs."""
+        specs = self.manifest.outputs.tensors
+        if self._trailing is None and any(d < 0 for t in specs for d in t.shape[1:]):
+            self.warm_up()
+        return empty_outputs(specs, self._trailing or {})

@@ -17,8 +17,6 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from tabforge.errors import NotFoundError, NotReady, TabforgeError
 from tabforge.registry.refs import DEFAULT_ALIAS, NAME_PATTERN
 from tabforge.registry.store import FilesystemRegistry
@@ -56,19 +54,6 @@ class ServedModel:
             digest = hashlib.blake2b(routing_key.encode(), digest_size=8).digest()
             point = int.from_bytes(digest, "big") % total
         return next(version for version, upto in self.route if point < upto)
-
-
-def warm_up(predictor: Predictor) -> None:
-    """One inference on a row of missing values: the graph must run before it serves."""
-    inputs = predictor.manifest.inputs
-    feed: dict[str, np.ndarray] = {}
-    if inputs.numeric:
-        feed["numeric"] = np.full((1, len(inputs.numeric)), np.nan, dtype=np.float32)
-    if inputs.categorical:
-        feed["categorical"] = np.full(
-            (1, len(inputs.categorical)), inputs.missing_text, dtype=object
-        )
-    predictor.run(feed)
 
 
 class Repository:
@@ -125,7 +110,7 @@ class Repository:
             try:
                 _, model, manifest = store.load(key)
                 predictor = Predictor(model, manifest, threads=threads, spin=False)
-                warm_up(predictor)
+                predictor.warm_up()  # one row of missing values must run
             except TabforgeError as exc:
                 self._fail(key, str(exc))
                 continue

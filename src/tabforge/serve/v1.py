@@ -9,7 +9,7 @@ import numpy as np
 
 from tabforge.errors import DataError, PayloadTooLarge
 from tabforge.export.manifest import Manifest
-from tabforge.runtime.codec import encode_strict, to_frame
+from tabforge.runtime.codec import empty_feed, encode_strict, to_frame
 from tabforge.serve.v2 import decode_json
 
 
@@ -26,7 +26,7 @@ def assemble(body: bytes, manifest: Manifest, *, max_rows: int) -> dict[str, np.
     what = "predict request (instances must be objects keyed by column)"
     request: PredictRequest = decode_json(body, _decoder, what)
     if not request.instances:
-        raise DataError("no instances")
+        return empty_feed(manifest.inputs)  # no rows: {"predictions": []}
     if len(request.instances) > max_rows:
         raise PayloadTooLarge(f"{len(request.instances)} instances, over the limit of {max_rows}")
     return encode_strict(to_frame(request.instances), manifest.inputs)
