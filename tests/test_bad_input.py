@@ -93,7 +93,7 @@ def test_registry_that_cannot_be_written_is_refused_cleanly(cli, tmp_path, data_
     blocker.write_text("a file where the registry should be")
     run = cli(
         "train", str(data_dir / MIXED), "--target", "label", "--model", "logistic",
-        "--registry", str(blocker / "models"),
+        "--drop", "value,binary", "--registry", str(blocker / "models"),
     )  # fmt: skip
     assert run.exit_code == 2
     assert run.stderr.startswith("error: cannot create registry directory")

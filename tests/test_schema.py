@@ -90,7 +90,7 @@ def test_named_rules() -> None:
             "const": [7] * 30,
             "empty": [None] * 30,
             "flag": [True, False] * 15,
-            "count": list(range(30)),
+            "count": [(i * 7) % 30 for i in range(30)],  # unique but not in row order
             "city": ["x", "y", "z"] * 10,
             "y": [0, 1, 2] * 10,
         }

@@ -49,6 +49,7 @@ class TrainOutcome:
     parity: ParityReport
     manifest: mf.Manifest
     model_sha256: str
+    notes: list[str]
 
     @property
     def ref(self) -> str:
@@ -66,6 +67,8 @@ class TrainOutcome:
             "parity": self.parity.as_dict(),
             "model_sha256": self.model_sha256,
             "ignored_columns": dict(self.schema.ignored),
+            "leaks": [leak.as_dict() for leak in self.fit.leaks],
+            "notes": self.notes,
         }
 
 
@@ -92,10 +95,13 @@ def train(
         categorical=options.categorical,
         numeric=options.numeric,
         drop=options.drop,
+        max_categories=options.max_categories,
     )
     for column, reason in schema.ignored:
         if column not in options.drop:  # the user knows what they dropped
             reporter.note(f"ignoring column {column!r}: {reason}")
+    if schema.task_reason:
+        reporter.note(f"task {schema.task}: {schema.task_reason}")
     data = prepare(df, schema, test_size=options.test_size, seed=options.seed)
     if schema.target is not None:
         dropped = df.height - data.frame.height
@@ -124,13 +130,15 @@ def train(
 
     def render(version: int) -> bytes:
         manifest = build_manifest(
-            model_name, version, created, source, data, result, report, options, sha
-        )
+            model_name, version, created, source, data, result, report, options, sha,
+            notes=reporter.notes,
+        )  # fmt: skip
         return mf.encode(manifest)
 
     version = store.put(model_name, model_bytes, render)
     manifest = mf.decode(render(version))
-    return TrainOutcome(model_name, version, root, schema, result, report, manifest, sha)
+    notes = list(reporter.notes)
+    return TrainOutcome(model_name, version, root, schema, result, report, manifest, sha, notes)
 
 
 def _jsonable(value: Any) -> Any:
@@ -158,8 +166,13 @@ def _tensor_specs(schema: Schema, data: Prepared, result: FitResult) -> mf.Outpu
         )
     if schema.task == "regression":
         return mf.Outputs(tensors=[mf.TensorSpec("prediction", "FP32", [-1])])
+    estimator = result.pipeline.steps[-1][1]
+    k = getattr(estimator, "n_clusters", None) or getattr(estimator, "n_components", None)
     return mf.Outputs(
-        tensors=[mf.TensorSpec("label", "INT64", [-1]), mf.TensorSpec("scores", "FP32", [-1, -1])],
+        tensors=[
+            mf.TensorSpec("label", "INT64", [-1]),
+            mf.TensorSpec("scores", "FP32", [-1, int(k) if k else -1]),
+        ],
         scores=SCORES_MEANING.get(result.entry.name),
     )
 
@@ -174,6 +187,8 @@ def build_manifest(
     report: ParityReport,
     options: TrainOptions,
     sha: str,
+    *,
+    notes: list[str],
 ) -> mf.Manifest:
     schema = data.schema
     tensors = []
@@ -222,6 +237,8 @@ def build_manifest(
             target=schema.target,
             ignored=dict(schema.ignored),
             profile=profile(data.frame, schema),
+            leaks=[leak.as_dict() for leak in result.leaks],
+            notes=list(notes),
         ),
         seed=options.seed,
         config=_jsonable(config),

@@ -34,7 +34,7 @@ def detect_format(path: Path) -> str:
     return fmt
 
 
-def _scanner(fmt: str) -> Callable[[Path], pl.LazyFrame]:
+def _scanner(fmt: str, *, text: bool = False) -> Callable[[Path], pl.LazyFrame]:
     if fmt in ("csv", "tsv"):
 
         def scan_csv(p: Path) -> pl.LazyFrame:
@@ -44,7 +44,7 @@ def _scanner(fmt: str) -> Callable[[Path], pl.LazyFrame]:
                 p,
                 separator="\t" if fmt == "tsv" else ",",
                 null_values=NULL_VALUES,
-                infer_schema_length=None,
+                infer_schema_length=None if not text else 0,
                 try_parse_dates=False,
             )
 
@@ -93,11 +93,29 @@ def read_table(path: str | Path, *, columns: list[str] | None = None) -> pl.Data
         if type(exc).__name__ != "PanicException":
             raise
         raise DataError(f"cannot read {p.name} as {fmt}: the file is corrupt") from exc
+    if fmt in ("csv", "tsv"):
+        df = _codes_as_text(df, lazy_text=_scanner(fmt, text=True)(p))
     if df.width == 0:
         raise DataError(f"{p.name} has no columns")
     if df.height == 0:
         raise DataError(f"{p.name} has a header but no rows")
     return df
+
+
+def _codes_as_text(df: pl.DataFrame, *, lazy_text: pl.LazyFrame) -> pl.DataFrame:
+    """Integer columns written with leading zeros ("001", "02134") are codes: keep the text.
+
+    Read as numbers they would become 1 and 2134, and a client sending "001" would meet a
+    category the model never saw.
+    """
+    ints = [c for c, t in df.schema.items() if t.is_integer()]
+    if not ints:
+        return df
+    text = lazy_text.select(ints).collect()
+    codes = [c for c in ints if text.get_column(c).str.contains(r"^\s*[+-]?0[0-9]").any()]
+    if not codes:
+        return df
+    return df.with_columns(text.get_column(c) for c in codes)
 
 
 def _first_line(exc: BaseException) -> str:

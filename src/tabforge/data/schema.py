@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, get_args
@@ -15,8 +16,20 @@ TASKS: tuple[str, ...] = get_args(Task)
 
 # An integer target with at most this many distinct values is taken as class labels.
 MAX_INTEGER_CLASSES = 20
-# A string column whose values are all distinct over at least this many rows is an identifier.
-ID_MIN_ROWS = 20
+# A column whose values are all distinct over at least this many rows is an identifier (or,
+# for integers in file order, row numbers).
+ID_MIN_ROWS = 10
+# One-hot encoding keeps at most this many categories per column by default.
+MAX_CATEGORIES = 50
+# A text column with more distinct values than that, and more than this share of its rows
+# distinct, is free text (titles, names, comments): one-hot would explode, so it is ignored.
+FREE_TEXT_SHARE = 0.5
+# Column names that spreadsheet and dataframe writers give to a row index: R's write.csv
+# (empty name), pandas reading such a file ("Unnamed: 0"), Rdatasets' "rownames", readr "...1".
+_INDEX_NAME = re.compile(r"^(|unnamed: ?\d+|rownames|row\.names|row_names|\.\.\.1)$", re.IGNORECASE)
+# Integer identifiers: "id", "user_id", "customerID" (all values distinct).
+_ID_NAME = re.compile(r"^id$|[_ .-]id$", re.IGNORECASE)
+_CAMEL_ID = re.compile(r"[a-z]ID$")
 
 
 @dataclass(frozen=True)
@@ -28,6 +41,8 @@ class Schema:
     numeric: tuple[str, ...]
     categorical: tuple[str, ...]
     ignored: tuple[tuple[str, str], ...] = field(default=())  # (column, reason)
+    # How an inferred task was decided, where it was a judgement call ("" if told or obvious).
+    task_reason: str = ""
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -35,7 +50,13 @@ class Schema:
 
 
 def _names(values: Iterable[str]) -> list[str]:
-    return [v for v in values if v]
+    # An empty name is a real column name (R's write.csv gives the row names one).
+    return list(dict.fromkeys(values))
+
+
+def _listing(columns: Sequence[str]) -> str:
+    """Column names quoted, so an empty or odd name is visible: 'a', '', 'b c'."""
+    return ", ".join(repr(c) for c in columns)
 
 
 def _check_overrides(
@@ -48,7 +69,7 @@ def _check_overrides(
         for name in names:
             if name not in columns:
                 raise SchemaError(
-                    f"--{flag} names unknown column {name!r}; columns are: {', '.join(columns)}"
+                    f"--{flag} names unknown column {name!r}; columns are: {_listing(columns)}"
                 )
             if name == target:
                 raise SchemaError(f"--{flag} names the target column {name!r}")
@@ -65,8 +86,49 @@ def _is_text(dtype: pl.DataType) -> bool:
     return isinstance(dtype, (pl.String, pl.Categorical, pl.Enum))
 
 
-def _kind_of(name: str, s: pl.Series, forced: str | None) -> tuple[str, str]:
+def _forced_numeric(name: str, s: pl.Series) -> tuple[str, str]:
+    if _is_numeric(s.dtype) or isinstance(s.dtype, pl.Boolean):
+        return "numeric", ""
+    text = s.drop_nulls().cast(pl.String)
+    bad = text.filter(text.cast(pl.Float64, strict=False).is_null())
+    if bad.len():
+        raise SchemaError(f"--numeric column {name!r} holds text such as {bad[0]!r}")
+    return "numeric", ""
+
+
+def _row_numbers(name: str, s: pl.Series) -> str | None:
+    """Why an integer column is a row index or identifier, or None if it is a feature."""
+    if not s.dtype.is_integer() or s.null_count() or s.len() < ID_MIN_ROWS:
+        return None
+    if s.n_unique() != s.len():
+        return None
+    if s.is_sorted() or s.is_sorted(descending=True):
+        return "row numbers: unique integers in file order"
+    if _ID_NAME.search(name) or _CAMEL_ID.search(name):
+        return "ID-like: every value is unique"
+    return None
+
+
+def _text_kind(s: pl.Series, non_null: int, max_categories: int) -> tuple[str, str]:
+    distinct = s.drop_nulls().n_unique()
+    if non_null >= ID_MIN_ROWS and distinct == non_null:
+        return "ignored", "ID-like: every value is unique"
+    if (
+        non_null >= ID_MIN_ROWS
+        and distinct > max_categories
+        and distinct > FREE_TEXT_SHARE * non_null
+    ):
+        return "ignored", (
+            f"free text: {distinct:,} distinct values in {non_null:,} rows "
+            "(--categorical to one-hot its most frequent values)"
+        )
+    return "categorical", ""
+
+
+def _kind_of(name: str, s: pl.Series, forced: str | None, max_categories: int) -> tuple[str, str]:
     """(kind, reason): kind is numeric, categorical or ignored."""
+    if forced is None and _INDEX_NAME.match(name):
+        return "ignored", "row numbers: an unnamed or index column"
     non_null = s.len() - s.null_count()
     if non_null == 0:
         return "ignored", "all values are missing"
@@ -75,39 +137,43 @@ def _kind_of(name: str, s: pl.Series, forced: str | None) -> tuple[str, str]:
     if forced == "categorical":
         return "categorical", ""
     if forced == "numeric":
-        if _is_numeric(s.dtype):
-            return "numeric", ""
-        if isinstance(s.dtype, pl.Boolean):
-            return "numeric", ""
-        bad = (
-            s.drop_nulls()
-            .cast(pl.String)
-            .filter(s.drop_nulls().cast(pl.String).cast(pl.Float64, strict=False).is_null())
-        )
-        if bad.len():
-            raise SchemaError(f"--numeric column {name!r} holds text such as {bad[0]!r}")
-        return "numeric", ""
+        return _forced_numeric(name, s)
     dtype = s.dtype
     if isinstance(dtype, pl.Boolean):
         return "categorical", ""
     if _is_numeric(dtype):
-        return "numeric", ""
+        reason = _row_numbers(name, s)
+        return ("ignored", reason) if reason else ("numeric", "")
     if _is_text(dtype):
-        if non_null >= ID_MIN_ROWS and s.drop_nulls().n_unique() == non_null:
-            return "ignored", "ID-like: every value is unique"
-        return "categorical", ""
+        return _text_kind(s, non_null, max_categories)
     return "ignored", f"unsupported type {dtype} (cast it, or --drop it)"
 
 
-def _infer_task(target: str, y: pl.Series) -> Task:
+def _infer_task(target: str, y: pl.Series) -> tuple[Task, str]:
+    """The task a target implies, and why (said to the user when it is a judgement call)."""
     if _is_text(y.dtype) or isinstance(y.dtype, pl.Boolean):
-        return "classification"
+        return "classification", ""
     if _is_numeric(y.dtype):
         values = y.drop_nulls().cast(pl.Float64)
-        integral = bool((values == values.round(0)).all())
-        if integral and values.n_unique() <= MAX_INTEGER_CLASSES:
-            return "classification"
-        return "regression"
+        if not bool((values == values.round(0)).all()):
+            return "regression", ""
+        distinct = values.n_unique()
+        arr = values.to_numpy()
+        span = float(arr.max() - arr.min()) + 1
+        # Class codes are few and close together (0/1, 1..5); a handful of values spread
+        # wide (weights in pounds, prices) is a measurement seen at few values.
+        if distinct <= 2 or (distinct <= MAX_INTEGER_CLASSES and span <= 2 * distinct):
+            return "classification", (
+                f"target {target!r} holds {distinct} distinct integers, taken as classes "
+                "(--task regression to predict it as a number)"
+            )
+        if distinct > MAX_INTEGER_CLASSES:
+            return "regression", ""
+        return "regression", (
+            f"target {target!r} holds {distinct} distinct integers spread over "
+            f"{int(arr.min())}..{int(arr.max())}, taken as a number "
+            "(--task classification to predict them as classes)"
+        )
     raise SchemaError(f"target {target!r} has unsupported type {y.dtype}")
 
 
@@ -119,16 +185,18 @@ def infer_schema(
     categorical: Sequence[str] = (),
     numeric: Sequence[str] = (),
     drop: Sequence[str] = (),
+    max_categories: int = MAX_CATEGORIES,
 ) -> Schema:
     """Decide each column's role; raises SchemaError with one clear sentence otherwise."""
     columns = df.columns
     if target is not None and target not in columns:
-        raise SchemaError(f"unknown target column {target!r}; columns are: {', '.join(columns)}")
+        raise SchemaError(f"unknown target column {target!r}; columns are: {_listing(columns)}")
     categorical, numeric, drop = _names(categorical), _names(numeric), _names(drop)
     _check_overrides(
         columns, target, {"categorical": categorical, "numeric": numeric, "drop": drop}
     )
 
+    task_reason = ""
     if target is None:
         if task not in (None, "clustering"):
             raise SchemaError(f"--task {task} needs --target")
@@ -137,9 +205,9 @@ def infer_schema(
         y = df.get_column(target)
         if y.null_count() == y.len():
             raise SchemaError(f"target {target!r} has no values (all missing)")
-        inferred = _infer_task(target, y)
+        inferred, why = _infer_task(target, y)
         if task is None:
-            task = inferred
+            task, task_reason = inferred, why
         elif task == "clustering":
             raise SchemaError("--task clustering takes no --target")
         _check_target(target, y.drop_nulls(), task)
@@ -151,13 +219,13 @@ def infer_schema(
     for name in columns:
         if name == target or name in drop:
             continue
-        kind, reason = _kind_of(name, rows.get_column(name), forced.get(name))
+        kind, reason = _kind_of(name, rows.get_column(name), forced.get(name), max_categories)
         if kind == "ignored":
             ignored.append((name, reason))
         else:
             kinds[kind].append(name)
     if not kinds["numeric"] and not kinds["categorical"]:
-        detail = "; ".join(f"{c}: {r}" for c, r in ignored) or "the file has only the target"
+        detail = "; ".join(f"{c!r}: {r}" for c, r in ignored) or "the file has only the target"
         raise SchemaError(f"no usable feature column ({detail})")
     return Schema(
         task=task,
@@ -165,6 +233,7 @@ def infer_schema(
         numeric=tuple(kinds["numeric"]),
         categorical=tuple(kinds["categorical"]),
         ignored=tuple(ignored),
+        task_reason=task_reason,
     )
 
 

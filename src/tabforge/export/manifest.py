@@ -48,6 +48,11 @@ class DataInfo(msgspec.Struct, frozen=True):
     target: str | None
     ignored: dict[str, str]
     profile: dict[str, dict[str, Any]]
+    # Columns that alone predicted the hold-out almost perfectly: {column, metric, score}.
+    leaks: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    # Everything training said about the data and the run (ignored columns, cut
+    # categories, the inferred task, leaks), as printed.
+    notes: list[str] = msgspec.field(default_factory=list)
 
 
 class Manifest(msgspec.Struct, frozen=True, kw_only=True):

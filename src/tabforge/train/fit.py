@@ -18,21 +18,24 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 
-from tabforge.data.schema import Schema, Task
+from tabforge.data.schema import MAX_CATEGORIES, Schema, Task
 from tabforge.errors import ConfigError, SchemaError, TrainingError
 from tabforge.progress import Reporter, SilentReporter
-from tabforge.train import metrics
+from tabforge.train import auto, memory, metrics
 from tabforge.train.catalog import (
-    AUTO_SHORTLIST,
-    SMALL_DATA_ONLY,
-    SMALL_DATA_ROWS,
     CatalogEntry,
     lookup,
     sample_space,
 )
-from tabforge.train.preprocess import build_pipeline, tensors_to_frame, to_tensors
+from tabforge.train.leak import Leak, find_leaks
+from tabforge.train.preprocess import (
+    build_pipeline,
+    tensors_to_frame,
+    to_tensors,
+    top_categories,
+)
 
-AUTO_FOLDS = 3
+AUTO_FOLDS = auto.AUTO_FOLDS
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class TrainOptions:
     numeric: tuple[str, ...] = ()
     drop: tuple[str, ...] = ()
     time_budget: float = 120.0
+    max_categories: int = MAX_CATEGORIES
+    memory_limit: int | None = None  # bytes; None: a share of this machine's memory
 
 
 @dataclass
@@ -75,6 +80,7 @@ class FitResult:
     cv: dict[str, dict[str, float | None]] | None = None
     leaderboard: list[dict[str, Any]] | None = None
     search: list[dict[str, Any]] | None = None
+    leaks: list[Leak] = field(default_factory=list)
 
 
 def prepare(df: pl.DataFrame, schema: Schema, *, test_size: float, seed: int) -> Prepared:
@@ -99,9 +105,13 @@ def prepare(df: pl.DataFrame, schema: Schema, *, test_size: float, seed: int) ->
             counts = np.bincount(y)
             if counts.min() < 2:
                 rare = classes[int(counts.argmin())]
+                why = (
+                    f"the task was inferred as classification: {schema.task_reason}"
+                    if schema.task_reason
+                    else "classification needs at least two rows per class"
+                )
                 raise SchemaError(
-                    f"class {rare!r} of target {schema.target!r} has only one row; "
-                    "need at least two per class"
+                    f"class {rare!r} of target {schema.target!r} has only one row; {why}"
                 )
             stratify = y
         else:
@@ -148,6 +158,7 @@ class Trainer:
         self.data = data
         self.options = options
         self.reporter = reporter or SilentReporter()
+        self.started = time.monotonic()  # the auto budget counts from here
         self.task: Task = data.schema.task
         train = data.frame[data.train_idx]
         self.X_train = tensors_to_frame(to_tensors(train, data.schema), data.schema)
@@ -155,12 +166,39 @@ class Trainer:
         test = data.frame[data.test_idx]
         self.X_test = tensors_to_frame(to_tensors(test, data.schema), data.schema)
         self.y_test = None if data.y is None else data.y[data.test_idx]
+        self.categories, cut = top_categories(
+            self.X_train, data.schema, max_categories=options.max_categories
+        )
+        for name, distinct in cut.items():
+            self.reporter.note(
+                f"column {name!r} has {distinct:,} categories; one-hot keeps the "
+                f"{options.max_categories} most frequent, the rest encode like unseen values "
+                "(--max-categories)"
+            )
+        kept = self.categories or [list(self.X_train[c].unique()) for c in data.schema.categorical]
+        self.width = len(data.schema.numeric) + sum(len(k) for k in kept)
+        limit = options.memory_limit
+        self.memory_limit = memory.default_limit() if limit is None else limit
+
+    def memory_check(self, entry: CatalogEntry, params: Mapping[str, Any]) -> None:
+        outputs = len(self.data.classes or [None])
+        memory.check(
+            entry.name, rows=len(self.X_train), width=self.width, outputs=outputs,
+            params=params, limit=self.memory_limit,
+        )  # fmt: skip
+
+    def memory_fits(self, entry: CatalogEntry) -> bool:
+        outputs = len(self.data.classes or [None])
+        return memory.fits(
+            entry.name, rows=len(self.X_train), width=self.width, outputs=outputs,
+            limit=self.memory_limit,
+        )  # fmt: skip
 
     # -- building blocks ---------------------------------------------------------------
 
     def pipeline(self, entry: CatalogEntry, params: Mapping[str, Any]) -> Pipeline:
         est = entry.build(self.task, seed=self.options.seed, params=params)
-        return build_pipeline(self.data.schema, est, scale=entry.scale)
+        return build_pipeline(self.data.schema, est, scale=entry.scale, categories=self.categories)
 
     def fit(self, entry: CatalogEntry, params: Mapping[str, Any], rows: Any = None) -> Pipeline:
         X = self.X_train if rows is None else self.X_train.iloc[rows]
@@ -219,10 +257,11 @@ class Trainer:
         params = dict(opts.params)
         leaderboard = None
         if opts.model == "auto":
-            entry, leaderboard = self.auto()
+            entry, leaderboard = auto.choose(self)
         else:
             entry = lookup(opts.model, self.task)
             entry.build(self.task, seed=opts.seed, params=params)  # validate before work
+            self.memory_check(entry, params)
         search = None
         if opts.search:
             params, search = self.search(entry, params, opts.search)
@@ -233,42 +272,20 @@ class Trainer:
         with self.reporter.step(f"Fitting {entry.name}"):
             pipe = self.fit(entry, params)
         holdout = self.score(pipe, self.X_test, self.y_test)
-        return FitResult(pipe, entry, params, holdout, cv, leaderboard, search)
+        leaks = self.leaks()
+        return FitResult(pipe, entry, params, holdout, cv, leaderboard, search, leaks)
 
-    def auto(self) -> tuple[CatalogEntry, list[dict[str, Any]]]:
-        n = len(self.X_train)
-        shortlist = [
-            name
-            for name in AUTO_SHORTLIST[self.task]
-            if n <= SMALL_DATA_ROWS or name not in SMALL_DATA_ONLY
-        ]
-        started = time.monotonic()
-        board: list[dict[str, Any]] = []
-        total = len(shortlist) * AUTO_FOLDS
-        with self.reporter.step("Comparing models (auto)", total=total) as advance:
-            for name in shortlist:
-                if board and time.monotonic() - started > self.options.time_budget:
-                    self.reporter.note(
-                        f"auto: time budget of {self.options.time_budget:g}s reached; "
-                        f"skipped {name} and later candidates"
-                    )
-                    break
-                entry = lookup(name, self.task)
-                t0 = time.monotonic()
-                scores = self.cross_validate(entry, {}, AUTO_FOLDS, advance)
-                board.append(
-                    {
-                        "model": name,
-                        "score": self.primary(scores),
-                        "seconds": round(time.monotonic() - t0, 2),
-                    }
-                )
-        best = board[0]
-        for row in board[1:]:
-            if metrics.is_better(self.task, row["score"], best["score"]):
-                best = row
-        board.sort(key=lambda r: r is not best)
-        return lookup(best["model"], self.task), board
+    def leaks(self) -> list[Leak]:
+        if self.y_train is None or self.y_test is None:
+            return []
+        with self.reporter.step("Checking single columns for target leaks"):
+            found = find_leaks(
+                self.data.schema, self.X_train, self.y_train, self.X_test, self.y_test,
+                seed=self.options.seed,
+            )  # fmt: skip
+        for leak in found:
+            self.reporter.note(leak.message())
+        return found
 
     def search(
         self, entry: CatalogEntry, fixed: dict[str, Any], n: int

@@ -56,12 +56,39 @@ def tensors_to_frame(tensors: Tensors, schema: Schema) -> pd.DataFrame:
     return pd.DataFrame(cols, index=pd.RangeIndex(n))
 
 
-def build_preprocessor(schema: Schema, *, scale: bool) -> ColumnTransformer:
+def top_categories(
+    frame: pd.DataFrame, schema: Schema, *, max_categories: int
+) -> tuple[list[list[str]] | None, dict[str, int]]:
+    """Per categorical column, the categories one-hot keeps: all, or the most frequent.
+
+    Returns (lists for OneHotEncoder, or None when every column fits; {column: distinct
+    count} for the columns that were cut). Values beyond the kept ones encode like unseen
+    ones (all zeros): skl2onnx cannot export scikit-learn's "infrequent" bucket, and an
+    all-zero row is exactly that bucket for linear models and trees alike.
+    """
+    kept: list[list[str]] = []
+    cut: dict[str, int] = {}
+    for name in schema.categorical:
+        values = frame[name].replace(MISSING_TEXT, MISSING_CATEGORY)
+        counts = values.value_counts()
+        if len(counts) > max_categories:
+            cut[name] = len(counts)
+            # Most frequent first, ties by value, so the choice is the same on every run.
+            ranked = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+            counts = counts[[k for k, _ in ranked[:max_categories]]]
+        kept.append(sorted(str(v) for v in counts.index))
+    return (kept if cut else None), cut
+
+
+def build_preprocessor(
+    schema: Schema, *, scale: bool, categories: list[list[str]] | None = None
+) -> ColumnTransformer:
     """Impute (median / constant), one-hot with unknown categories ignored, scale if asked.
 
     Integer positions, not names: skl2onnx maps them across the two typed inputs, numeric
     first. Trees get no scaler (a float64 scaler before a float32 tree moves rows across
-    thresholds); models that need scaling get it inside the graph.
+    thresholds); models that need scaling get it inside the graph. ``categories`` limits
+    one-hot to the given values per column (see top_categories).
     """
     k = len(schema.numeric)
     parts: list[tuple[str, Any, list[int]]] = []
@@ -83,7 +110,12 @@ def build_preprocessor(schema: Schema, *, scale: bool) -> ColumnTransformer:
                 ),
                 (
                     "onehot",
-                    OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float32),
+                    OneHotEncoder(
+                        categories=categories or "auto",
+                        handle_unknown="ignore",
+                        sparse_output=False,
+                        dtype=np.float32,
+                    ),
                 ),
             ]
         )
@@ -91,8 +123,11 @@ def build_preprocessor(schema: Schema, *, scale: bool) -> ColumnTransformer:
     return ColumnTransformer(parts, sparse_threshold=0.0)
 
 
-def build_pipeline(schema: Schema, estimator: Any, *, scale: bool) -> Pipeline:
-    return Pipeline([("preprocess", build_preprocessor(schema, scale=scale)), ("model", estimator)])
+def build_pipeline(
+    schema: Schema, estimator: Any, *, scale: bool, categories: list[list[str]] | None = None
+) -> Pipeline:
+    preprocess = build_preprocessor(schema, scale=scale, categories=categories)
+    return Pipeline([("preprocess", preprocess), ("model", estimator)])
 
 
 def categories_seen(pipeline: Pipeline, schema: Schema) -> dict[str, list[str]]:
