@@ -1,4 +1,8 @@
-"""Progress bars and notes for long steps; silent when quiet or not on a terminal."""
+"""Terminal output: progress bars and notes for long steps, and the console commands print to.
+
+Progress is silent when quiet or not on a terminal. Piped output is never wrapped: a
+script or a log reads whole lines (a path or a column name cut at column 80 is useless).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,27 @@ from rich.progress import (
 from rich.text import Text
 
 Advance = Callable[..., None]  # advance(n=1)
+
+# Width given to rich when the output is not a terminal: wide enough that nothing wraps or
+# is cut, while tables still render at their natural width.
+UNWRAPPED_WIDTH = 100_000
+
+
+def output_console(*, stderr: bool = False, wrap: bool = True) -> Console:
+    """A console for a command's output: rich's layout on a terminal, whole lines when piped.
+
+    ``wrap=False`` leaves long lines to the terminal there too (tables still fit it). The
+    decision follows the stream itself, not FORCE_COLOR: colours in a CI log are wanted,
+    lines wrapped at rich's default of 80 columns are not.
+    """
+    stream = sys.stderr if stderr else sys.stdout
+    try:
+        terminal = stream.isatty()
+    except (AttributeError, ValueError):  # a closed or unusual stream
+        terminal = False
+    if terminal:
+        return Console(highlight=False, stderr=stderr, soft_wrap=not wrap)
+    return Console(highlight=False, stderr=stderr, soft_wrap=True, width=UNWRAPPED_WIDTH)
 
 
 class RowsColumn(ProgressColumn):

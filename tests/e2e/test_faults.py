@@ -164,13 +164,13 @@ def test_a_corrupt_model_at_start_up_is_skipped_and_the_others_serve(registry, t
     model.write_bytes(model.read_bytes()[:100])  # truncated
     (registry / "broken" / "2" / "manifest.json").write_text("{not json")
     (registry / "gone" / "1" / "model.onnx").unlink()
-    (registry / "gone" / "2" / "manifest.json").unlink()
+    (registry / "gone" / "2" / "manifest.json").unlink()  # no manifest: not a version at all
     flipped = registry / "flipped" / "1" / "model.onnx"
     data = bytearray(flipped.read_bytes())
     data[len(data) // 2] ^= 0x01  # one bit, same length: only the sha256 can tell
     flipped.write_bytes(bytes(data))
     with running(registry, tmp_path, env={"TABFORGE_ADMIN_TOKEN": "t0ken"}) as server:
-        wait_for_log(server, "ready: 2 model(s), 5 failed", 1)
+        wait_for_log(server, "ready: 2 model(s), 4 failed", 1)
         assert httpx.post(server.url + V2, json=GOOD).status_code == 200
         for name in ("broken", "gone"):
             r = httpx.post(server.url + f"/v2/models/{name}/infer", json=GOOD)
@@ -181,14 +181,15 @@ def test_a_corrupt_model_at_start_up_is_skipped_and_the_others_serve(registry, t
         r = httpx.post(server.url + "/v2/models/flipped/versions/1/infer", json=GOOD)
         assert r.status_code == 404
         log = server.log.read_text()
-        for ref in ("broken:1", "broken:2", "gone:1", "gone:2", "flipped:1"):
+        for ref in ("broken:1", "broken:2", "gone:1", "flipped:1"):
             assert f"not serving {ref}" in log
+        assert "gone:2" not in log
         assert "Traceback" not in log
-        assert "tabforge_model_load_failures 5.0" in httpx.get(server.url + "/metrics").text
+        assert "tabforge_model_load_failures 4.0" in httpx.get(server.url + "/metrics").text
         index = httpx.post(
             server.url + "/v2/repository/index", headers={"Authorization": "Bearer t0ken"}
         )
         failed = [row for row in index.json() if row["state"] == "UNAVAILABLE"]
-        assert len(failed) == 5
+        assert len(failed) == 4
         assert all(row["reason"] for row in failed)
         assert not [row for row in failed if str(tmp_path) in row["reason"]]  # no paths

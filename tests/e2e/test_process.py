@@ -100,7 +100,9 @@ def test_serve_refuses_a_missing_registry_and_a_busy_port(tmp_path, trained_regi
                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert missing.returncode == 2
     assert (
-        missing.stderr.strip() == f"error: registry directory {tmp_path / 'nowhere'} does not exist"
+        missing.stderr.strip()
+        == f"error: registry directory {tmp_path / 'nowhere'} does not exist "
+        "(set --registry or TABFORGE_REGISTRY to use another)"
     )
     with running(trained_registry, tmp_path) as server:
         port = server.url.rsplit(":", 1)[1]

@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from tabforge import __version__
-from tabforge.data.schema import TASKS
+from tabforge.data.schema import MAX_CATEGORIES, TASKS
 from tabforge.errors import TabforgeError
-from tabforge.progress import Reporter
+from tabforge.progress import Reporter, output_console
 
 REGISTRY_HELP = "Registry directory (default: $TABFORGE_REGISTRY, then ./models)."
 
@@ -41,8 +40,14 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 def _split(values: Sequence[str]) -> tuple[str, ...]:
-    """--categorical a,b --categorical c -> (a, b, c)."""
-    return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
+    """--categorical a,b --categorical c -> (a, b, c); --drop '' names the unnamed column."""
+    names = [
+        v.strip()
+        for item in values
+        for v in ([""] if item == "" else item.split(","))
+        if v.strip() or item == ""
+    ]
+    return tuple(dict.fromkeys(names))
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -67,7 +72,12 @@ def main() -> None:
 @click.option("--test-size", type=float, default=0.2, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Fixes every random source.")
 @click.option("--tolerance", type=float, default=1e-4, show_default=True, help="Parity bound.")
-@click.option("--time-budget", type=float, default=120.0, show_default=True, help="auto: seconds.")
+@click.option("--time-budget", type=float, default=120.0, show_default=True,
+              help="auto: seconds for the whole choice, final fit included.")  # fmt: skip
+@click.option("--max-categories", type=int, default=MAX_CATEGORIES, show_default=True,
+              help="One-hot at most this many values per column (most frequent).")  # fmt: skip
+@click.option("--memory-limit", metavar="SIZE",
+              help="Refuse training estimated above SIZE (8GiB; default: 60% of RAM).")  # fmt: skip
 @click.option("--quiet", "-q", is_flag=True, help="Print only the model reference.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 def train(
@@ -87,6 +97,8 @@ def train(
     seed: int,
     tolerance: float,
     time_budget: float,
+    max_categories: int,
+    memory_limit: str | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -94,9 +106,12 @@ def train(
     from tabforge.flow import train as run_train
     from tabforge.train.catalog import parse_param
     from tabforge.train.fit import TrainOptions
+    from tabforge.train.memory import parse_size
 
     if tolerance <= 0:
         raise click.BadParameter("must be positive", param_hint="--tolerance")
+    if max_categories < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--max-categories")
     options = TrainOptions(
         target=target,
         model=model,
@@ -111,6 +126,8 @@ def train(
         numeric=_split(numeric),
         drop=_split(drop),
         time_budget=time_budget,
+        max_categories=max_categories,
+        memory_limit=parse_size(memory_limit) if memory_limit else None,
     )
     reporter = Reporter(quiet=quiet or as_json)
     outcome = run_train(file, options, name=name, registry=registry, reporter=reporter)
@@ -131,7 +148,7 @@ def _fmt(value: Any) -> str:
 
 
 def _print_outcome(outcome: Any) -> None:
-    console = Console(highlight=False)
+    console = output_console()
     fit, parity, manifest = outcome.fit, outcome.parity, outcome.manifest
     if fit.leaderboard:
         board = Table(
@@ -216,7 +233,7 @@ def demo(
             table.add_column(col)
         for row in shown.iter_rows():
             table.add_row(*[_fmt(v) for v in row])
-        Console(highlight=False).print(table)
+        output_console().print(table)
         if not then_serve:
             return
         curls = demo_curls(sample.row(0, named=True), stored, port)

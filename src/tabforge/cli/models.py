@@ -13,6 +13,7 @@ from rich.table import Table
 from tabforge.cli import REGISTRY_HELP, main
 from tabforge.config import registry_root
 from tabforge.export.manifest import Manifest
+from tabforge.progress import output_console
 from tabforge.registry.compat import incompatibilities
 from tabforge.registry.refs import DEFAULT_ALIAS, ModelRef
 from tabforge.registry.store import FilesystemRegistry
@@ -26,7 +27,7 @@ def _store(registry: str | None) -> FilesystemRegistry:
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    return output_console(wrap=False)
 
 
 def _primary(manifest: Manifest) -> tuple[str, Any]:
@@ -63,6 +64,9 @@ def list_models(registry: str | None, as_json: bool) -> None:
         )
     if as_json:
         click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo(f"registry {store.root} holds no models (tabforge train FILE stores one)")
         return
     table = Table()
     for col in ("name", "versions", "aliases", "task", "latest model", "metric"):

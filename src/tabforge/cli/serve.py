@@ -12,8 +12,10 @@ from tabforge.cli import REGISTRY_HELP, _split, main
 @main.command()
 @click.option("--registry", help=REGISTRY_HELP)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--models", multiple=True, help="Models to serve (a,b); default: all.")
+@click.option("--port", default=8000, show_default=True, type=int,
+              help="1-65535; 0 picks a free port (the start-up log says which).")  # fmt: skip
+@click.option("--models", multiple=True,
+              help="Models to serve (a,b), each one in the registry; default: all.")  # fmt: skip
 @click.option("--workers", default=1, show_default=True, type=int, help="Server processes.")
 @click.option("--threads", default=0, type=int, help="onnxruntime threads per call (0: 1).")
 @click.option("--max-rows", default=100_000, show_default=True, type=int, help="Rows per request.")

@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,19 @@ from tabforge.errors import NotFoundError, RegistryError, StorageError
 from tabforge.export import manifest as mf
 from tabforge.registry import aliases as al
 from tabforge.registry.compat import incompatibilities
+from tabforge.registry.layout import (
+    ELSEWHERE,
+    MANIFEST_FILE,
+    MODEL_FILE,
+    holdings,
+    model_names,
+    version_numbers,
+)
 from tabforge.registry.lock import locked
 from tabforge.registry.refs import DEFAULT_ALIAS, ModelRef, validate_alias, validate_name
 
-MODEL_FILE = "model.onnx"
-MANIFEST_FILE = "manifest.json"
+__all__ = ["MANIFEST_FILE", "MODEL_FILE", "FilesystemRegistry", "sha256_bytes", "slugify"]
+
 ALIASES_FILE = "aliases.json"
 ROUTES_FILE = "routes.json"
 SHADOW_FILE = "shadow.json"
@@ -68,26 +76,46 @@ class FilesystemRegistry:
     """The registry on a local (or mounted) file system; every method is process-safe."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root)
+        # Absolute, so every message says exactly which directory was looked at.
+        self.root = Path(root).absolute()
 
     # -- reading -----------------------------------------------------------------------
 
     def _require_root(self) -> None:
-        if not self.root.is_dir():
-            raise RegistryError(f"registry directory {self.root} does not exist")
+        if self.root.is_dir():
+            return
+        state = "is not a directory" if self.root.exists() else "does not exist"
+        raise NotFoundError(f"registry directory {self.root} {state} ({ELSEWHERE})")
 
     def model_dir(self, name: str) -> Path:
         return self.root / validate_name(name)
 
     def names(self) -> list[str]:
+        """Models with at least one complete version; foreign entries are ignored."""
         self._require_root()
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and self.versions(p.name))
+        return model_names(self.root)
 
     def versions(self, name: str) -> list[int]:
-        d = self.model_dir(name)
-        if not d.is_dir():
-            return []
-        return sorted(int(p.name) for p in d.iterdir() if p.name.isdigit() and p.is_dir())
+        """Complete versions of ``name``, ascending; [] for an unknown model."""
+        return version_numbers(self.model_dir(name))
+
+    def unknown(self, names: Iterable[str]) -> NotFoundError:
+        """The one error for missing models: where we looked, what is there, where else."""
+        missing = list(names)
+        what = "model" if len(missing) == 1 else "models"
+        listed = ", ".join(map(repr, missing))
+        there = holdings(self.names())
+        return NotFoundError(
+            f"unknown {what} {listed} in registry {self.root} ({there}; {ELSEWHERE})"
+        )
+
+    def require(self, names: Iterable[str]) -> None:
+        """Refuse unless every name is a model here; NotFoundError names all that are not."""
+        wanted = [validate_name(name) for name in names]
+        self._require_root()
+        missing = [name for name in wanted if not self.versions(name)]
+        if missing:
+            raise self.unknown(missing)
 
     def _history(self, name: str) -> list[al.AliasEvent]:
         path = self.model_dir(name) / ALIASES_FILE
@@ -110,7 +138,7 @@ class FilesystemRegistry:
         self._require_root()
         versions = self.versions(ref.name)
         if not versions:
-            raise NotFoundError(f"unknown model {ref.name!r} in registry {self.root}")
+            raise self.unknown([ref.name])
         if ref.version is not None:
             if ref.version not in versions:
                 raise NotFoundError(
@@ -138,7 +166,7 @@ class FilesystemRegistry:
     def set_route(self, name: str, weights: dict[str, int]) -> dict[str, int]:
         """Split unversioned traffic of ``name`` over aliases or versions; {} clears it."""
         if not self.versions(name):
-            raise NotFoundError(f"unknown model {name!r} in registry {self.root}")
+            raise self.unknown([name])
         for target, weight in weights.items():
             if weight < 0:
                 raise RegistryError(f"route weight for {target!r} must be 0 or more, got {weight}")
@@ -170,7 +198,7 @@ class FilesystemRegistry:
             target = str(ref.version) if ref.version is not None else str(ref.alias)
             doc = {"target": target, "sample": sample}
         elif not self.versions(name):
-            raise NotFoundError(f"unknown model {name!r} in registry {self.root}")
+            raise self.unknown([name])
         self._replace_setting(name, SHADOW_FILE, doc, "shadow")
         return doc
 
@@ -315,7 +343,7 @@ class FilesystemRegistry:
         validate_name(name)
         validate_alias(alias)
         if not self.versions(name):
-            raise NotFoundError(f"unknown model {name!r} in registry {self.root}")
+            raise self.unknown([name])
         result: list[int] = []
 
         def event(history: list[al.AliasEvent]) -> al.AliasEvent:

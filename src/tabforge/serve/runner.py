@@ -3,22 +3,61 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
+import sys
 from collections.abc import Iterator
 
 from tabforge.errors import ConfigError
+from tabforge.registry.layout import ELSEWHERE
+from tabforge.registry.store import FilesystemRegistry
 from tabforge.serve.settings import ServeSettings
 
 
-def check_port(host: str, port: int) -> None:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here once and handed to uvicorn.
+
+    Binding it ourselves turns every refusal (an unknown host, a port in use, an address
+    not on this machine) into one line and exit 2, and leaves no gap between a check and
+    uvicorn's own bind in which another process could take the port.
+    """
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ConfigError(
+            f"--host {host!r} is not an IP address or a known host name "
+            "(e.g. 127.0.0.1, ::1, 0.0.0.0 or localhost)"
+        ) from exc
+    family, kind, proto, _, address = found[0]
+    sock = socket.socket(family, kind, proto)
+    try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    sock.set_inheritable(True)  # the workers of --workers N share it
+    return sock
+
+
+def check_registry(settings: ServeSettings) -> list[str]:
+    """Refuse to start on a registry that cannot serve what was asked; warnings to show.
+
+    Every model named in --models must be there (a typo should not leave a server running
+    with nothing behind it). An empty registry is served while watched, so a server may
+    start before the first model is trained; without watching it could never serve.
+    """
+    store = FilesystemRegistry(settings.registry)
+    if settings.models:
+        store.require(settings.models)
+        return []
+    if store.names():
+        return []
+    empty = f"registry {store.root} holds no models"
+    if not settings.watch:
+        raise ConfigError(f"{empty}: nothing to serve with --no-watch ({ELSEWHERE})")
+    return [f"{empty} yet: serving none until one is trained there ({ELSEWHERE})"]
 
 
 def _graceful_server() -> type:
@@ -45,9 +84,9 @@ def serve(settings: ServeSettings) -> None:
 
     from tabforge.serve.protocol import DeadlineProtocol
 
-    if not settings.registry.is_dir():
-        raise ConfigError(f"registry directory {settings.registry} does not exist")
-    check_port(settings.host, settings.port)
+    for warning in check_registry(settings):
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
+    sock = listen(settings.host, settings.port)
     os.environ.update(settings.to_env())  # workers build the app from these
     config = uvicorn.Config(
         "tabforge.serve.app:app_from_env",
@@ -63,11 +102,21 @@ def serve(settings: ServeSettings) -> None:
         timeout_graceful_shutdown=int(settings.shutdown_timeout),
         server_header=False,
     )
+    _log_running(settings.host, sock)
     if settings.workers > 1:
         # The supervisor handles SIGTERM itself: it stops the workers (each finishes its
         # in-flight requests) and returns, so the process exits 0.
         from uvicorn.supervisors import Multiprocess
 
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        Multiprocess(config, sockets=[sock]).run()
     else:
-        _graceful_server()(config).run()
+        _graceful_server()(config).run(sockets=[sock])
+
+
+def _log_running(host: str, sock: socket.socket) -> None:
+    """uvicorn's own start-up line, which it logs only for sockets it binds itself."""
+    port = sock.getsockname()[1]  # the real one when --port 0 picked it
+    shown = f"[{host}]" if ":" in host else host
+    logging.getLogger("uvicorn.error").info(
+        "Uvicorn running on http://%s:%d (Press CTRL+C to quit)", shown, port
+    )

@@ -6,6 +6,8 @@ import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from tabforge.errors import ConfigError
+
 ENV_PREFIX = "TABFORGE_SERVE_"
 
 
@@ -16,6 +18,7 @@ class ServeSettings:
     models: tuple[str, ...] = ()
     #: Bind address; loopback unless told otherwise.
     host: str = "127.0.0.1"
+    #: TCP port, 1-65535; 0 picks a free one (the start-up log says which).
     port: int = 8000
     #: Server processes sharing the port.
     workers: int = 1
@@ -43,6 +46,15 @@ class ServeSettings:
     max_delay_us: int = 0
     #: Per-model batching, "name=max_batch_rows[:max_delay_us]" entries.
     model_batching: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Validated where defined, so the CLI, the demo and create_app() all refuse alike.
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(
+                f"--port {self.port} is out of range: use 1-65535 (0 picks a free port)"
+            )
+        if not self.host.strip():
+            raise ConfigError("--host is empty: give an address such as 127.0.0.1 or 0.0.0.0")
 
     def batch_policy(self, model: str) -> tuple[int, int]:
         """(max_batch_rows, max_delay_us) for a model: its own entry, else the defaults."""

@@ -1,0 +1,136 @@
+"""The CLI on real-world registries and pipes: foreign folders, unknown models, long names."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import tabforge
+from tabforge.cli import main
+from tabforge.errors import NotFoundError
+
+ELSEWHERE = "set --registry or TABFORGE_REGISTRY"
+
+
+def add_foreign_entries(registry: Path) -> None:
+    """What a registry on a real volume holds besides models (see tests/e2e/test_startup.py)."""
+    (registry / "lost+found").mkdir()
+    (registry / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (registry / "Foo Bar" / "1").mkdir(parents=True)
+    shutil.copy(registry / "mixed" / "1" / "manifest.json", registry / "Foo Bar" / "1")
+    (registry / "notes" / "drafts").mkdir(parents=True)  # a valid name, no version folders
+    (registry / "README.md").write_text("models live here\n")
+    (registry / "mixed" / "7").mkdir()  # numbered, but no manifest: not a version
+    shutil.copy(registry / "mixed" / "1" / "model.onnx", registry / "mixed" / "7")
+    shutil.copytree(registry / "mixed" / "2", registry / "mixed" / "03")  # not canonical
+    shutil.copytree(registry / "mixed" / "2", registry / "mixed" / ".tmp-interrupted")
+    (registry / "mixed" / ".DS_Store").write_bytes(b"")
+
+
+def test_models_list_ignores_foreign_entries(registry, cli):
+    add_foreign_entries(registry)
+    listed = cli("models", "list", "--json", "--registry", str(registry))
+    assert listed.exit_code == 0, listed.stderr
+    assert [(row["name"], row["versions"]) for row in listed.json()] == [("mixed", [1, 2])]
+    human = cli("models", "list", "--registry", str(registry))
+    assert human.exit_code == 0, human.stderr
+    assert "Foo Bar" not in human.stdout
+    assert "notes" not in human.stdout
+    shown = cli("models", "show", "mixed:7", "--registry", str(registry))
+    assert shown.exit_code == 2
+    assert shown.stderr == "error: model mixed has no version 7 (versions: 1, 2)\n"
+    assert cli("models", "show", "mixed", "--registry", str(registry)).exit_code == 0
+
+
+def test_an_empty_registry_says_so(tmp_path, cli):
+    (tmp_path / "models").mkdir()
+    run = cli("models", "list", "--registry", str(tmp_path / "models"))
+    assert run.exit_code == 0
+    expected = f"registry {tmp_path / 'models'} holds no models (tabforge train FILE stores one)"
+    assert run.stdout == expected + "\n"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["models", "show", "chrun"], ["predict", "chrun", "in.csv", "-o", "out.csv"]],
+    ids=["models show", "predict"],
+)
+def test_an_unknown_model_names_the_registry_searched(registry, cli, monkeypatch, args):
+    monkeypatch.chdir(registry.parent)
+    run = cli(*args, "--registry", registry.name)  # relative: the message shows it absolute
+    assert run.exit_code == 2
+    assert run.stderr == (
+        f"error: unknown model 'chrun' in registry {registry} "
+        f"(models there: mixed; {ELSEWHERE} to use another)\n"
+    )
+
+
+def test_the_python_api_and_the_environment_variable_get_the_same_message(
+    registry, tmp_path, cli, monkeypatch
+):
+    with pytest.raises(NotFoundError, match=f"in registry {registry} .*{ELSEWHERE}"):
+        tabforge.load("chrun", registry=registry)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("TABFORGE_REGISTRY", str(empty))
+    run = cli("models", "show", "mixed")
+    assert run.stderr == (
+        f"error: unknown model 'mixed' in registry {empty} (it holds no models; "
+        f"{ELSEWHERE} to use another)\n"
+    )
+    monkeypatch.setenv("TABFORGE_REGISTRY", str(tmp_path / "nowhere"))
+    for args in (["models", "show", "mixed"], ["models", "list"]):
+        run = cli(*args)
+        assert run.exit_code == 2
+        assert run.stderr == (
+            f"error: registry directory {tmp_path / 'nowhere'} does not exist "
+            f"({ELSEWHERE} to use another)\n"
+        )
+    with pytest.raises(NotFoundError, match=f"{tmp_path / 'nowhere'} does not exist"):
+        tabforge.load("mixed")
+
+
+# -- output through a pipe is never wrapped ------------------------------------------------
+
+LONG = "_measured_in_the_laboratory_by_spectrometry"
+
+
+@pytest.fixture(scope="module")
+def wine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The wine data with long column names, trained into a registry with a long path."""
+    from sklearn.datasets import load_wine
+
+    tmp = tmp_path_factory.mktemp("wine")
+    frame = load_wine(as_frame=True).frame
+    frame = frame.rename(columns={c: c + LONG for c in frame.columns if c != "target"})
+    data = tmp / "wine_with_rather_long_column_names_for_wrapping.csv"
+    frame.to_csv(data, index=False)
+    registry = tmp / ("a_registry_directory_with_a_long_name_" * 2) / "models"
+    argv = ["train", str(data), "--target", "target", "--model", "logistic",
+            "--registry", str(registry)]  # fmt: skip
+    result = CliRunner().invoke(main, argv, catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    return registry, result.stdout
+
+
+def test_train_output_keeps_whole_lines_when_piped(wine):
+    registry, stdout = wine
+    name = "wine_with_rather_long_column_names_for_wrapping"
+    assert f"stored   {registry / name / '1'}\n" in stdout
+    assert f"{name}:1  logistic (classification)\n" in stdout
+    assert "max abs diff probabilities" in stdout  # the parity line is not broken either
+
+
+def test_models_list_and_show_keep_whole_names_when_piped(wine, cli):
+    registry, _ = wine
+    name = "wine_with_rather_long_column_names_for_wrapping"
+    listed = cli("models", "list", "--registry", str(registry))
+    assert f"│ {name} │" in listed.stdout
+    assert "…" not in listed.stdout  # no cell cut short
+    shown = cli("models", "show", name, "--registry", str(registry))
+    numeric = next(line for line in shown.stdout.splitlines() if line.startswith("numeric"))
+    assert numeric.endswith(f"proline{LONG}")
+    assert numeric.count(LONG) == 13
