@@ -62,3 +62,17 @@ def running(
         yield server
     finally:
         server.stop()
+
+
+BODY = {"instances": [{"a": 1.0, "b": 50.0, "c": 2.0, "color": "red", "shape": "sq"}]}
+
+
+def wait_for_log(server: Server, text: str, count: int, start: int = 0, timeout: float = 60) -> int:
+    """Wait until ``text`` appears ``count`` times after offset ``start``; the end offset."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        log = server.log.read_text()
+        if log[start:].count(text) >= count:
+            return len(log)
+        time.sleep(0.05)
+    raise AssertionError(f"{text!r} x{count} not logged:\n{server.log.read_text()[start:]}")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.e2e.server import running
-from tests.e2e.test_reload import BODY
+from tests.e2e.server import BODY, running
 
 TOKEN = "s3cret-admin-token"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}

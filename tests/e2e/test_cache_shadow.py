@@ -10,8 +10,7 @@ import pytest
 
 import tabforge
 from tabforge.registry import FilesystemRegistry
-from tests.e2e.server import running
-from tests.e2e.test_reload import BODY, wait_for_log
+from tests.e2e.server import BODY, running, wait_for_log
 
 ROW = BODY["instances"][0]
 

@@ -12,8 +12,7 @@ import time
 import httpx
 
 from tests.conftest import snapshot
-from tests.e2e.server import running
-from tests.e2e.test_reload import BODY, wait_for_log
+from tests.e2e.server import BODY, running, wait_for_log
 
 V2 = "/v2/models/mixed/infer"
 GOOD = {"inputs": [

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from tests.e2e.server import free_port, running
+from tests.e2e.server import free_port, running, wait_for_log
 
 
 def test_sigterm_finishes_in_flight_requests_then_exits_0(trained_registry, tmp_path):
@@ -117,6 +117,7 @@ def test_serve_refuses_a_missing_registry_and_a_busy_port(tmp_path, trained_regi
 def test_two_workers_serve_one_port(trained_registry, tmp_path):
     env_before = dict(os.environ)
     with running(trained_registry, tmp_path, "--workers", "2") as server:
+        wait_for_log(server, "ready: 1 model(s)", 2)  # /v2/health/ready answers per worker
         body = {"instances": [{"a": 1.0, "b": 2.0, "c": 0.0, "color": "red", "shape": "sq"}]}
         answers = {
             httpx.post(server.url + "/v1/models/mixed:predict", json=body).text for _ in range(20)

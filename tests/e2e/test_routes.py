@@ -9,8 +9,7 @@ import httpx
 import pytest
 
 from tabforge.registry import FilesystemRegistry
-from tests.e2e.server import running
-from tests.e2e.test_reload import BODY, wait_for_log
+from tests.e2e.server import BODY, running, wait_for_log
 
 V2_BODY = {"inputs": [
     {"name": "numeric", "shape": [1, 3], "datatype": "FP32", "data": [1.0, 50.0, 2.0]},

@@ -8,8 +8,7 @@ import textwrap
 import httpx
 
 from tests.conftest import mixed_frame
-from tests.e2e.server import running
-from tests.e2e.test_reload import wait_for_log
+from tests.e2e.server import running, wait_for_log
 from tests.e2e.wire import grouped_json
 
 TRAPS = textwrap.dedent("""
