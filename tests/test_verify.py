@@ -48,6 +48,8 @@ def test_verify_refuses_a_graph_that_drifts_from_the_native_model():
     with pytest.raises(ParityError, match="differ from the native model") as err:
         verify(model, pipe, schema, classes=classes, holdout=holdout, tolerance=1e-4, seed=0)
     assert "Worst rows" in str(err.value)
+    # The bound is stated as what it is: relative to each row's native value beyond 1.
+    assert "bound per row |diff| <= 0.0001 * max(1, |native|)" in str(err.value)
 
 
 def test_unfixed_lightgbm_thresholds_are_caught_at_the_threshold_rows():

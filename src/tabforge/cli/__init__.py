@@ -174,13 +174,7 @@ def _print_outcome(outcome: Any) -> None:
             row.append(f"{_fmt(stats.get('mean'))} ± {_fmt(stats.get('std'))}")
         table.add_row(*row)
     console.print(table)
-    diffs = ", ".join(f"{k} {v:.2g}" for k, v in parity.max_abs_diff.items())
-    agree = "" if parity.label_agreement is None else f"labels agree {parity.label_agreement:.2%}, "
-    console.print(
-        f"parity   {parity.rows_checked} rows ({parity.holdout_rows} hold-out + "
-        f"{parity.adversarial_rows} adversarial): {agree}max abs diff {diffs or '-'} "
-        f"(tolerance {parity.tolerance:g})"
-    )
+    console.print(f"parity   {parity.describe()}")
     console.print(f"stored   {outcome.registry / outcome.name / str(outcome.version)}")
     console.print(f"sha256   {outcome.model_sha256}")
 

@@ -18,6 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from tabforge.data.schema import Schema, Task
 from tabforge.errors import ExportError
+from tabforge.export.precision import sum_like_native
 from tabforge.train.metrics import TIE_EPS
 from tabforge.train.preprocess import CATEGORICAL_INPUT, NUMERIC_INPUT
 
@@ -177,7 +178,7 @@ def to_onnx(
     register_converters()
     from skl2onnx import convert_sklearn
 
-    estimator = pipeline.steps[-1][1]
+    estimator = native = pipeline.steps[-1][1]
     if type(estimator).__module__.startswith("lightgbm"):
         from sklearn.pipeline import Pipeline
 
@@ -197,6 +198,9 @@ def to_onnx(
     except (RuntimeError, ValueError, TypeError, NotImplementedError, KeyError) as exc:
         reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else repr(exc)
         raise ExportError(f"cannot export {type(estimator).__name__} to ONNX: {reason}") from exc
+    if schema.task == "regression":
+        # float32 sums around a large base value lose a small prediction's digits.
+        sum_like_native(model, native)
     _normalise_outputs(model, schema.task, classes)
     model.producer_name = "tabforge"
     # Canonical order: the converter builds opset imports from a set, whose order

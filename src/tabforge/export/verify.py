@@ -44,6 +44,31 @@ class ParityReport:
     passed: bool
     failed_rows: int = 0
     worst: list[dict[str, Any]] = field(default_factory=list)
+    # |onnx - native| / max(1, |native|) per row: the quantity the bound applies to.
+    max_rel_diff: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def bound(self) -> str:
+        return f"bound per row |diff| <= {self.tolerance:g} * max(1, |native|)"
+
+    def diffs(self) -> str:
+        """``max abs diff prediction 0.0078 (relative 4.1e-08)``, per numeric output."""
+        each = ", ".join(
+            f"{name} {self.max_abs_diff[name]:.3g} (relative {self.max_rel_diff.get(name, 0):.3g})"
+            for name in self.max_abs_diff
+        )
+        return f"max abs diff {each or '-'}"
+
+    def describe(self) -> str:
+        """One line that says first whether the graph passed, then by how much and the bound."""
+        verdict = "OK" if self.passed else f"FAILED on {self.failed_rows} rows"
+        agree = ""
+        if self.label_agreement is not None:
+            agree = f"labels agree {self.label_agreement:.2%}, "
+        return (
+            f"{verdict}: {self.rows_checked} rows ({self.holdout_rows} hold-out + "
+            f"{self.adversarial_rows} adversarial): {agree}{self.diffs()}; {self.bound}"
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +77,7 @@ class ParityReport:
             "adversarial_rows": self.adversarial_rows,
             "label_agreement": self.label_agreement,
             "max_abs_diff": self.max_abs_diff,
+            "max_rel_diff": self.max_rel_diff,
             "tolerance": self.tolerance,
             "passed": self.passed,
             "failed_rows": self.failed_rows,
@@ -152,6 +178,7 @@ def verify(
     bad = np.zeros(n, dtype=bool)
     row_diff = np.zeros(n)
     max_abs: dict[str, float] = {}
+    max_rel: dict[str, float] = {}
     agreement = None
     for name, expected in native.items():
         actual = got[name]
@@ -167,11 +194,13 @@ def verify(
         diff[both_nan] = 0.0
         diff[np.isnan(diff)] = np.inf
         # float32 carries ~7 significant digits: beyond magnitude 1 the bound is relative.
-        allowed = tolerance * np.maximum(1.0, np.abs(np.nan_to_num(exp)))
-        bad |= (diff > allowed).any(axis=1)
+        scale = np.maximum(1.0, np.abs(np.nan_to_num(exp)))
+        rel = diff / scale
+        bad |= (rel > tolerance).any(axis=1)
         worst = diff.max(axis=1)
         row_diff = np.maximum(row_diff, worst)
         max_abs[name] = float(worst.max()) if len(worst) else 0.0
+        max_rel[name] = float(rel.max()) if rel.size else 0.0
 
     report = ParityReport(
         rows_checked=n,
@@ -182,6 +211,7 @@ def verify(
         tolerance=tolerance,
         passed=not bad.any(),
         failed_rows=int(bad.sum()),
+        max_rel_diff=max_rel,
     )
     if report.passed:
         return report
@@ -197,12 +227,10 @@ def verify(
         + ", ".join(f"{k}={v}" for k, v in r.items() if k not in ("row", "kind"))
         for r in report.worst
     )
-    summary = ", ".join(f"{k} {v:.3g}" for k, v in max_abs.items())
     labels = "" if agreement is None else f"label agreement {agreement:.4%}, "
     raise ParityError(
-        f"ONNX predictions differ from the native model on {report.failed_rows} of {n} rows "
-        f"({labels}max abs diff {summary or 'n/a'}; tolerance {tolerance:g}); nothing stored. "
-        f"Worst rows: {worst_text}"
+        f"ONNX predictions differ from the native model on {report.failed_rows} of {n} rows: "
+        f"{labels}{report.diffs()}; {report.bound}; nothing stored. Worst rows: {worst_text}"
     )
 
 
