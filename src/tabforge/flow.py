@@ -86,27 +86,8 @@ def train(
     model_name = validate_name(name) if name else slugify(source.stem)
     if options.model != "auto":
         lookup(options.model, options.task)  # refuse unknown models before reading data
-    with reporter.step(f"Reading {source.name}"):
-        df = read_table(source)
-    schema = infer_schema(
-        df,
-        target=options.target,
-        task=options.task,
-        categorical=options.categorical,
-        numeric=options.numeric,
-        drop=options.drop,
-        max_categories=options.max_categories,
-    )
-    for column, reason in schema.ignored:
-        if column not in options.drop:  # the user knows what they dropped
-            reporter.note(f"ignoring column {column!r}: {reason}")
-    if schema.task_reason:
-        reporter.note(f"task {schema.task}: {schema.task_reason}")
-    data = prepare(df, schema, test_size=options.test_size, seed=options.seed)
-    if schema.target is not None:
-        dropped = df.height - data.frame.height
-        if dropped:
-            reporter.note(f"dropped {dropped} rows whose target {schema.target!r} is missing")
+    data = _read_and_prepare(source, options, reporter)
+    schema = data.schema
     result = Trainer(data, options, reporter).run()
 
     with reporter.step("Exporting to ONNX"):
@@ -141,6 +122,31 @@ def train(
     return TrainOutcome(model_name, version, root, schema, result, report, manifest, sha, notes)
 
 
+def _read_and_prepare(source: Path, options: TrainOptions, reporter: Reporter) -> Prepared:
+    """Read the file, decide each column's role and split it, saying what was left out."""
+    with reporter.step(f"Reading {source.name}"):
+        df = read_table(source)
+    schema = infer_schema(
+        df,
+        target=options.target,
+        task=options.task,
+        categorical=options.categorical,
+        numeric=options.numeric,
+        drop=options.drop,
+        max_categories=options.max_categories,
+    )
+    for column, reason in schema.ignored:
+        if column not in options.drop:  # the user knows what they dropped
+            reporter.note(f"ignoring column {column!r}: {reason}")
+    if schema.task_reason:
+        reporter.note(f"task {schema.task}: {schema.task_reason}")
+    data = prepare(df, schema, test_size=options.test_size, seed=options.seed)
+    dropped = df.height - data.frame.height
+    if schema.target is not None and dropped:
+        reporter.note(f"dropped {dropped} rows whose target {schema.target!r} is missing")
+    return data
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -151,6 +157,22 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return repr(value)
+
+
+def _data_info(source: Path, data: Prepared, result: FitResult, notes: list[str]) -> mf.DataInfo:
+    schema = data.schema
+    return mf.DataInfo(
+        source=source.name,
+        rows=data.frame.height,
+        train_rows=len(data.train_idx),
+        test_rows=len(data.test_idx),
+        fingerprint=fingerprint(data.frame, schema),
+        target=schema.target,
+        ignored=dict(schema.ignored),
+        profile=profile(data.frame, schema),
+        leaks=[leak.as_dict() for leak in result.leaks],
+        notes=list(notes),
+    )
 
 
 def _tensor_specs(schema: Schema, data: Prepared, result: FitResult) -> mf.Outputs:
@@ -228,18 +250,7 @@ def build_manifest(
         outputs=_tensor_specs(schema, data, result),
         metrics=_jsonable(metric_block),
         parity=report.as_dict(),
-        data=mf.DataInfo(
-            source=source.name,
-            rows=data.frame.height,
-            train_rows=len(data.train_idx),
-            test_rows=len(data.test_idx),
-            fingerprint=fingerprint(data.frame, schema),
-            target=schema.target,
-            ignored=dict(schema.ignored),
-            profile=profile(data.frame, schema),
-            leaks=[leak.as_dict() for leak in result.leaks],
-            notes=list(notes),
-        ),
+        data=_data_info(source, data, result, notes),
         seed=options.seed,
         config=_jsonable(config),
         versions=mf.library_versions(),

@@ -155,6 +155,42 @@ def run_onnx(model_bytes: bytes, tensors: Tensors) -> dict[str, npt.NDArray[Any]
     return dict(zip(names, session.run(names, tensors), strict=True))
 
 
+@dataclass
+class _Comparison:
+    bad: npt.NDArray[np.bool_]  # rows outside the bound (or with another label)
+    row_diff: npt.NDArray[np.float64]  # each row's largest absolute difference
+    agreement: float | None = None
+    max_abs: dict[str, float] = field(default_factory=dict)
+    max_rel: dict[str, float] = field(default_factory=dict)
+
+
+def _compare(native: dict[str, Any], got: dict[str, Any], n: int, tolerance: float) -> _Comparison:
+    """Row by row: labels must be equal, numbers within tolerance * max(1, |native|)."""
+    out = _Comparison(np.zeros(n, dtype=bool), np.zeros(n))
+    for name, expected in native.items():
+        actual = got[name]
+        if name == "label":
+            same = np.asarray(actual).astype(object) == np.asarray(expected).astype(object)
+            out.agreement = float(same.mean())
+            out.bad |= ~same
+            continue
+        exp = np.asarray(expected, dtype=np.float64).reshape(len(actual), -1)
+        act = np.asarray(actual, dtype=np.float64).reshape(len(actual), -1)
+        diff = np.abs(exp - act)
+        both_nan = np.isnan(exp) & np.isnan(act)
+        diff[both_nan] = 0.0
+        diff[np.isnan(diff)] = np.inf
+        # float32 carries ~7 significant digits: beyond magnitude 1 the bound is relative.
+        scale = np.maximum(1.0, np.abs(np.nan_to_num(exp)))
+        rel = diff / scale
+        out.bad |= (rel > tolerance).any(axis=1)
+        worst = diff.max(axis=1)
+        out.row_diff = np.maximum(out.row_diff, worst)
+        out.max_abs[name] = float(worst.max()) if len(worst) else 0.0
+        out.max_rel[name] = float(rel.max()) if rel.size else 0.0
+    return out
+
+
 def verify(
     model: onnx.ModelProto,
     pipeline: Any,
@@ -175,43 +211,19 @@ def verify(
     got = run_onnx(model.SerializeToString(), tensors)
 
     n = len(kinds)
-    bad = np.zeros(n, dtype=bool)
-    row_diff = np.zeros(n)
-    max_abs: dict[str, float] = {}
-    max_rel: dict[str, float] = {}
-    agreement = None
-    for name, expected in native.items():
-        actual = got[name]
-        if name == "label":
-            same = np.asarray(actual).astype(object) == np.asarray(expected).astype(object)
-            agreement = float(same.mean())
-            bad |= ~same
-            continue
-        exp = np.asarray(expected, dtype=np.float64).reshape(len(actual), -1)
-        act = np.asarray(actual, dtype=np.float64).reshape(len(actual), -1)
-        diff = np.abs(exp - act)
-        both_nan = np.isnan(exp) & np.isnan(act)
-        diff[both_nan] = 0.0
-        diff[np.isnan(diff)] = np.inf
-        # float32 carries ~7 significant digits: beyond magnitude 1 the bound is relative.
-        scale = np.maximum(1.0, np.abs(np.nan_to_num(exp)))
-        rel = diff / scale
-        bad |= (rel > tolerance).any(axis=1)
-        worst = diff.max(axis=1)
-        row_diff = np.maximum(row_diff, worst)
-        max_abs[name] = float(worst.max()) if len(worst) else 0.0
-        max_rel[name] = float(rel.max()) if rel.size else 0.0
+    cmp = _compare(native, got, n, tolerance)
+    bad, row_diff, agreement = cmp.bad, cmp.row_diff, cmp.agreement
 
     report = ParityReport(
         rows_checked=n,
         holdout_rows=n_hold,
         adversarial_rows=n - n_hold,
         label_agreement=agreement,
-        max_abs_diff=max_abs,
+        max_abs_diff=cmp.max_abs,
         tolerance=tolerance,
         passed=not bad.any(),
         failed_rows=int(bad.sum()),
-        max_rel_diff=max_rel,
+        max_rel_diff=cmp.max_rel,
     )
     if report.passed:
         return report
