@@ -92,3 +92,24 @@ def test_parity_line_says_it_passed_and_names_the_bound(cli, houses):
     assert "(relative " in line
     assert "; bound per row |diff| <= 0.0001 * max(1, |native|)" in line
     assert "(tolerance" not in line
+
+
+@pytest.fixture(scope="module")
+def houses_with_gaps(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same prices with missing values, so the imputer's float64 medians are used."""
+    df = house_prices(seed=1)
+    rng = np.random.default_rng(1)
+    gaps = pl.Series(rng.random(df.height) < 0.05)
+    df = df.with_columns(pl.when(gaps).then(None).otherwise(pl.col("sqft")).alias("sqft"))
+    path = tmp_path_factory.mktemp("gaps") / "houses.csv"
+    df.write_csv(path)
+    return path
+
+
+@pytest.mark.parametrize("model", ["ridge", "linear", "elastic_net"])
+def test_linear_regressors_compute_in_float64_on_both_sides(cli, houses_with_gaps, model):
+    # Found on diamonds (price ~4e3): float32 coefficients and a float32 sum around the
+    # intercept lost the digits of rows predicted near zero, natively and in the graph.
+    parity = _train(cli, houses_with_gaps, model)
+    assert parity["passed"]
+    assert parity["max_rel_diff"]["prediction"] <= ONE_ROUNDING

@@ -18,9 +18,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 from tabforge.data.schema import Schema, Task
 from tabforge.errors import ExportError
+from tabforge.export.linear import linear_in_float64
 from tabforge.export.precision import sum_like_native
 from tabforge.train.metrics import TIE_EPS
-from tabforge.train.preprocess import CATEGORICAL_INPUT, NUMERIC_INPUT
+from tabforge.train.preprocess import CATEGORICAL_INPUT, NUMERIC_INPUT, float64_numeric
 
 OPSET = {"": 17, "ai.onnx.ml": 3}
 _registered = False
@@ -200,7 +201,10 @@ def to_onnx(
         raise ExportError(f"cannot export {type(estimator).__name__} to ONNX: {reason}") from exc
     if schema.task == "regression":
         # float32 sums around a large base value lose a small prediction's digits.
-        sum_like_native(model, native)
+        if float64_numeric(native, schema.task):
+            linear_in_float64(model, pipeline, len(schema.numeric))
+        else:
+            sum_like_native(model, native)
     _normalise_outputs(model, schema.task, classes)
     model.producer_name = "tabforge"
     # Canonical order: the converter builds opset imports from a set, whose order

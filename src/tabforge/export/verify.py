@@ -25,6 +25,8 @@ from tabforge.train.preprocess import (
     MISSING_TEXT,
     NUMERIC_INPUT,
     Tensors,
+    as_float64,
+    float64_numeric,
     tensors_to_frame,
 )
 
@@ -136,6 +138,8 @@ def adversarial_rows(
 
 def _native(pipeline: Any, schema: Schema, tensors: Tensors, classes: Any) -> dict[str, Any]:
     X = tensors_to_frame(tensors, schema)
+    if float64_numeric(pipeline.steps[-1][1], schema.task):
+        X = as_float64(X, schema)
     if schema.task == "classification":
         proba = full_proba(pipeline, X, len(classes))
         labels = np.asarray(classes, dtype=object)[labels_from_proba(proba)]

@@ -29,7 +29,9 @@ from tabforge.train.catalog import (
 )
 from tabforge.train.leak import Leak, find_leaks
 from tabforge.train.preprocess import (
+    as_float64,
     build_pipeline,
+    float64_numeric,
     tensors_to_frame,
     to_tensors,
     top_categories,
@@ -204,11 +206,19 @@ class Trainer:
         X = self.X_train if rows is None else self.X_train.iloc[rows]
         y = self.y_train if rows is None or self.y_train is None else self.y_train[rows]
         pipe = self.pipeline(entry, params)
+        X = self.features(pipe, X)
         with _fitting(entry, self.reporter):
             pipe.fit(X) if y is None else pipe.fit(X, y)
         return pipe
 
+    def features(self, pipe: Pipeline, X: Any) -> Any:
+        """X as the pipeline's estimator takes it (float64 numbers for linear regressors)."""
+        if float64_numeric(pipe[-1], self.task):
+            return as_float64(X, self.data.schema)
+        return X
+
     def score(self, pipe: Pipeline, X: Any, y: npt.NDArray[Any] | None) -> metrics.Metrics:
+        X = self.features(pipe, X)
         if self.task == "classification":
             assert y is not None
             assert self.data.classes is not None

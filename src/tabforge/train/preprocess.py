@@ -80,6 +80,21 @@ def top_categories(
     return (kept if cut else None), cut
 
 
+def float64_numeric(estimator: Any, task: str) -> bool:
+    """Whether the native pipeline gets float64 numeric columns (values still float32's).
+
+    Linear regressors: scikit-learn keeps float32 coefficients for float32 input, and a sum
+    around a large intercept in float32 loses a small prediction's digits; the graph
+    computes these in double too (export/linear.py).
+    """
+    return task == "regression" and type(estimator).__module__.startswith("sklearn.linear_model")
+
+
+def as_float64(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """The same frame with numeric columns widened to float64 (exact)."""
+    return frame.astype(dict.fromkeys(schema.numeric, np.float64))
+
+
 def build_preprocessor(
     schema: Schema, *, scale: bool, categories: list[list[str]] | None = None
 ) -> ColumnTransformer:
