@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,7 @@ def train(
     reporter: Reporter | None = None,
 ) -> TrainOutcome:
     """Train, export, verify and store; nothing is stored unless every step succeeds."""
+    started = time.monotonic()  # --time-budget covers the run from here
     reporter = reporter or SilentReporter()
     source = Path(path)
     model_name = validate_name(name) if name else slugify(source.stem)
@@ -88,7 +90,7 @@ def train(
         lookup(options.model, options.task)  # refuse unknown models before reading data
     data = _read_and_prepare(source, options, reporter)
     schema = data.schema
-    result = Trainer(data, options, reporter).run()
+    result = Trainer(data, options, reporter, started=started).run()
 
     with reporter.step("Exporting to ONNX"):
         model = to_onnx(result.pipeline, schema, classes=data.classes, name=model_name)

@@ -156,11 +156,19 @@ def _fitting(entry: CatalogEntry, reporter: Reporter) -> Iterator[None]:
 class Trainer:
     """One training run over prepared data."""
 
-    def __init__(self, data: Prepared, options: TrainOptions, reporter: Reporter | None = None):
+    def __init__(
+        self,
+        data: Prepared,
+        options: TrainOptions,
+        reporter: Reporter | None = None,
+        *,
+        started: float | None = None,
+    ):
         self.data = data
         self.options = options
         self.reporter = reporter or SilentReporter()
-        self.started = time.monotonic()  # the auto budget counts from here
+        # The auto budget counts from here: the start of the run (reading included) if given.
+        self.started = time.monotonic() if started is None else started
         self.task: Task = data.schema.task
         train = data.frame[data.train_idx]
         self.X_train = tensors_to_frame(to_tensors(train, data.schema), data.schema)
