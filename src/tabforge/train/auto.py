@@ -22,8 +22,11 @@ if TYPE_CHECKING:
 
 AUTO_FOLDS = 3
 # The final fit sees all training rows (a fold sees 2/3 of them) and is then exported and
-# verified: reserve this many mean fold times for it.
+# verified: reserve this many mean fold times for it. Fully grown forests cost far more to
+# convert and verify (a node per row per tree): measured on the real-data sweep (gapminder,
+# randhie), everything after their CV took 7.5-8 fold times.
 FINAL_FOLDS = 2.0
+FINAL_FOLDS_BY_MODEL = {"random_forest": 8.0, "extra_trees": 8.0}
 
 
 @dataclass
@@ -55,7 +58,8 @@ def _run_candidate(
     for fit_rows, val_rows in trainer.folds(AUTO_FOLDS):
         expected = sum(times) / len(times) if times else clock.slowest_fold
         remaining_folds = AUTO_FOLDS - len(times)
-        need = expected * remaining_folds + max(clock.reserve, expected * FINAL_FOLDS)
+        final = FINAL_FOLDS_BY_MODEL.get(entry.name, FINAL_FOLDS)
+        need = expected * remaining_folds + max(clock.reserve, expected * final)
         if not first and need > clock.left():
             advance(remaining_folds)
             return None
@@ -93,7 +97,8 @@ def choose(trainer: Trainer) -> tuple[CatalogEntry, list[dict[str, Any]]]:
             row = {"model": name, "score": score, "seconds": round(time.monotonic() - t0, 2)}
             board.append(row)
             if best is None or metrics.is_better(trainer.task, score, best["score"]):
-                best, clock.reserve = row, fold_seconds * FINAL_FOLDS
+                final = FINAL_FOLDS_BY_MODEL.get(name, FINAL_FOLDS)
+                best, clock.reserve = row, fold_seconds * final
     if clock.skipped:
         trainer.reporter.note(
             f"auto: time budget of {budget:g}s (final fit included) left no room for "
