@@ -206,3 +206,12 @@ def test_auto_keeps_to_its_budget_by_leaving_candidates_out(cli, tmp_path, budge
     board = run.json()["metrics"]["leaderboard"]
     assert len(board) == 1  # the first candidate always runs; nothing else fits
     assert any("time budget of 0.001s" in note for note in run.json()["notes"])
+
+
+def test_auto_compares_candidates_on_a_sample_of_a_large_file(cli, tmp_path):
+    data = titles_csv(tmp_path / "films.csv", 70_000)  # 56,000 training rows
+    run = cli("train", str(data), "--target", "score", "--time-budget", "0.001", "--json")
+    assert run.exit_code == 0, run.stderr
+    notes = run.json()["notes"]
+    assert any("compared on 50,000 of 56,000 training rows" in note for note in notes), notes
+    assert run.json()["parity"]["passed"]
