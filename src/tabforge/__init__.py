@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from importlib.metadata import version as _version
+from typing import TYPE_CHECKING
 
 from tabforge.errors import TabforgeError
+
+if TYPE_CHECKING:  # the real names for type checkers; at run time they load lazily below
+    from tabforge.api import Model, ModelSchema, load
+    from tabforge.client import Client
 
 __version__ = _version("tabforge")
 

@@ -9,10 +9,9 @@ from typing import Any
 import polars as pl
 
 from tabforge.config import registry_root
-from tabforge.export.manifest import Manifest
+from tabforge.contract import Manifest, to_frame
 from tabforge.registry.refs import ModelRef
 from tabforge.registry.store import FilesystemRegistry
-from tabforge.runtime.codec import to_frame
 from tabforge.runtime.predictor import Predictor
 
 
@@ -49,6 +48,11 @@ class Model:
     @property
     def manifest(self) -> Manifest:
         return self._predictor.manifest
+
+    @property
+    def predictor(self) -> Predictor:
+        """The onnxruntime session over the contract, for batch scoring and servers."""
+        return self._predictor
 
     def predict(self, data: Any) -> pl.DataFrame:
         """Predictions for a polars/pandas DataFrame, pyarrow Table, dict of columns or records.

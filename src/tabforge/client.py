@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import numpy as np
 import polars as pl
 
+from tabforge.contract import outputs_frame, to_frame
+from tabforge.contract.v2 import column_inputs, output_arrays
 from tabforge.errors import TabforgeError
-from tabforge.runtime.codec import outputs_frame, to_frame
 
 
 class ServerError(TabforgeError):
@@ -59,33 +59,12 @@ class Client:
 
     def predict(self, name: str, data: Any, *, version: str | None = None) -> pl.DataFrame:
         frame = to_frame(data)
-        inputs = [_column_input(frame.get_column(c)) for c in frame.columns]
+        inputs = column_inputs(frame)
         path = f"/v2/models/{name}" + (f"/versions/{version}" if version else "") + "/infer"
         result = self._call("POST", path, json={"inputs": inputs})
         served = result["model_version"]
         key = f"{name}:{served}"
         if key not in self._metadata:
             self._metadata[key] = self.metadata(name, served)
-        return _frame(result["outputs"], self._metadata[key]["parameters"])
-
-
-def _column_input(s: pl.Series) -> dict[str, Any]:
-    if s.dtype.is_numeric():
-        values = s.cast(pl.Float64).fill_nan(None).to_list()
-        return {"name": s.name, "shape": [len(values)], "datatype": "FP64", "data": values}
-    if s.dtype == pl.Boolean:
-        return {"name": s.name, "shape": [s.len()], "datatype": "BOOL", "data": s.to_list()}
-    values = s.cast(pl.String).to_list()
-    return {"name": s.name, "shape": [len(values)], "datatype": "BYTES", "data": values}
-
-
-def _frame(outputs: list[dict[str, Any]], params: dict[str, Any]) -> pl.DataFrame:
-    """V2 response outputs -> the same frame as tabforge.load(...).predict."""
-    dtypes = {"FP32": np.float32, "INT64": np.int64}
-    arrays = {
-        out["name"]: np.array(out["data"], dtype=dtypes.get(out["datatype"], object)).reshape(
-            out["shape"]
-        )
-        for out in outputs
-    }
-    return outputs_frame(params["task"], params["classes"], arrays)
+        params = self._metadata[key]["parameters"]
+        return outputs_frame(params["task"], params["classes"], output_arrays(result["outputs"]))

@@ -22,11 +22,17 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tabforge.contract import (
+    BadValues,
+    Inputs,
+    encode,
+    missing_columns,
+    quoted,
+    score_columns,
+)
 from tabforge.data.load import NULL_VALUES, detect_format
 from tabforge.errors import DataError
-from tabforge.export.manifest import Inputs
 from tabforge.progress import Reporter, SilentReporter
-from tabforge.runtime.codec import BadValues, encode, missing_columns, quoted, score_columns
 from tabforge.runtime.predictor import Predictor
 
 OnError = Literal["fail", "skip"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from tabforge.cli import REGISTRY_HELP, _split, main
+from tabforge.cli import _split, main
+from tabforge.config import REGISTRY_HELP
 
 
 @main.command()
@@ -42,7 +43,7 @@ def predict(
     model = load(ref, registry=registry)
     started = time.monotonic()
     summary = score_file(
-        model._predictor,
+        model.predictor,
         input_file,
         output,
         batch_rows=batch_rows,

@@ -5,14 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, get_args
 
 import polars as pl
 
+from tabforge.contract.manifest import Task
 from tabforge.errors import SchemaError
-
-Task = Literal["classification", "regression", "clustering"]
-TASKS: tuple[str, ...] = get_args(Task)
 
 # An integer target with at most this many distinct values is taken as class labels.
 MAX_INTEGER_CLASSES = 20

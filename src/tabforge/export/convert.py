@@ -15,15 +15,21 @@ from typing import Any
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+from sklearn.pipeline import Pipeline
 
-from tabforge.data.schema import Schema, Task
+from tabforge.contract import CATEGORICAL_INPUT, NUMERIC_INPUT, Datatype, Outputs, Task
+from tabforge.data.schema import Schema
 from tabforge.errors import ExportError
 from tabforge.export.linear import linear_in_float64
 from tabforge.export.precision import sum_like_native
 from tabforge.train.metrics import TIE_EPS
-from tabforge.train.preprocess import CATEGORICAL_INPUT, NUMERIC_INPUT, float64_numeric
+from tabforge.train.preprocess import float64_numeric
 
 OPSET = {"": 17, "ai.onnx.ml": 3}
+ONNX_TYPES: dict[Datatype, int] = {
+    "FP32": TensorProto.FLOAT, "FP64": TensorProto.DOUBLE, "INT64": TensorProto.INT64,
+    "INT32": TensorProto.INT32, "BOOL": TensorProto.BOOL, "BYTES": TensorProto.STRING,
+}  # fmt: skip
 _registered = False
 
 
@@ -172,10 +178,9 @@ def initial_types(schema: Schema) -> list[tuple[str, Any]]:
     return types
 
 
-def to_onnx(
-    pipeline: Any, schema: Schema, *, classes: Sequence[Any] | None, name: str
-) -> onnx.ModelProto:
-    """Convert and normalise outputs; raises ExportError with the converter's reason."""
+def to_onnx(pipeline: Pipeline, schema: Schema, *, outputs: Outputs, name: str) -> onnx.ModelProto:
+    """Convert, then give the graph exactly the contract's ``outputs``; raises ExportError
+    with the converter's reason."""
     register_converters()
     from skl2onnx import convert_sklearn
 
@@ -205,14 +210,14 @@ def to_onnx(
             linear_in_float64(model, pipeline, len(schema.numeric))
         else:
             sum_like_native(model, native)
-    _normalise_outputs(model, schema.task, classes)
+    _normalise_outputs(model, schema.task, outputs)
     model.producer_name = "tabforge"
     # Canonical order: the converter builds opset imports from a set, whose order
     # changes with Python's hash seed, and so did the model bytes.
     opsets = sorted(model.opset_import, key=lambda o: o.domain)
     del model.opset_import[:]
     model.opset_import.extend(opsets)
-    _set_metadata(model, schema, classes)
+    _set_metadata(model, schema, outputs.classes)
     onnx.checker.check_model(model)
     result: onnx.ModelProto = model
     return result
@@ -224,8 +229,8 @@ def _rename(graph: onnx.GraphProto, old: str, new: str) -> None:
         node.output[:] = [new if x == old else x for x in node.output]
 
 
-def _normalise_outputs(model: onnx.ModelProto, task: Task, classes: Sequence[Any] | None) -> None:
-    """Give every model the same output names, types and shapes.
+def _normalise_outputs(model: onnx.ModelProto, task: Task, spec: Outputs) -> None:
+    """Give every model the output names, types and shapes of the contract's spec.
 
     Classification: the label is computed from the probabilities by the same rule as the
     native side (metrics.labels_from_proba: first class within TIE_EPS of the highest),
@@ -243,9 +248,8 @@ def _normalise_outputs(model: onnx.ModelProto, task: Task, classes: Sequence[Any
     graph.initializer.append(flat)
 
     if task == "classification":
-        assert classes is not None  # classification always has classes
-        values = np.array(classes)
-        label_type = TensorProto.INT64 if values.dtype.kind in "iu" else TensorProto.STRING
+        values = np.array(spec.classes)
+        label_type = ONNX_TYPES[spec.tensors[0].datatype]  # the spec decides: INT64 or BYTES
         const = (
             values.astype(np.int64) if label_type == TensorProto.INT64 else values.astype(object)
         )
@@ -262,24 +266,20 @@ def _normalise_outputs(model: onnx.ModelProto, task: Task, classes: Sequence[Any
             helper.make_node("ArgMax", ["is_top_f"], ["label_index"], axis=1, keepdims=0),
             helper.make_node("Gather", ["class_labels", "label_index"], ["label"], axis=0),
         ]
-        outputs = [
-            helper.make_tensor_value_info("label", label_type, [None]),
-            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, len(classes)]),
-        ]
     elif task == "regression":
         nodes.append(helper.make_node("Reshape", [raw[0], "flat_shape"], ["prediction_any"]))
         nodes.append(helper.make_node("Cast", ["prediction_any"], ["prediction"], to=1))
-        outputs = [helper.make_tensor_value_info("prediction", TensorProto.FLOAT, [None])]
     else:
         nodes.append(helper.make_node("Reshape", [raw[0], "flat_shape"], ["label_any"]))
         nodes.append(helper.make_node("Cast", ["label_any"], ["label"], to=TensorProto.INT64))
         nodes.append(helper.make_node("Cast", [raw[1]], ["scores"], to=TensorProto.FLOAT))
-        outputs = [
-            helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
-            helper.make_tensor_value_info("scores", TensorProto.FLOAT, [None, None]),
-        ]
     graph.node.extend(nodes)
-    graph.output.extend(outputs)
+    graph.output.extend(
+        helper.make_tensor_value_info(
+            t.name, ONNX_TYPES[t.datatype], [None if d < 0 else d for d in t.shape]
+        )
+        for t in spec.tensors
+    )
     _prune(graph)
 
 

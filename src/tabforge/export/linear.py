@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from tabforge.train.preprocess import NUMERIC_INPUT
+from tabforge.contract import NUMERIC_INPUT
 
 _OP = "LinearRegressor"
 

@@ -15,20 +15,23 @@ import numpy as np
 import numpy.typing as npt
 import onnx
 import onnxruntime as ort
+import polars as pl
+from sklearn.pipeline import Pipeline
 
-from tabforge.data.schema import Schema
-from tabforge.errors import ParityError
-from tabforge.export.convert import tree_thresholds
-from tabforge.train.metrics import full_proba, labels_from_proba
-from tabforge.train.preprocess import (
+from tabforge.contract import (
     CATEGORICAL_INPUT,
     MISSING_TEXT,
     NUMERIC_INPUT,
+    Inputs,
     Tensors,
-    as_float64,
-    float64_numeric,
-    tensors_to_frame,
+    encode_strict,
 )
+from tabforge.data.schema import Schema
+from tabforge.errors import ParityError
+from tabforge.export.convert import tree_thresholds
+from tabforge.export.wire import check_wire
+from tabforge.train.metrics import full_proba, labels_from_proba
+from tabforge.train.preprocess import as_float64, float64_numeric, tensors_to_frame
 
 UNSEEN_CATEGORY = "__tabforge_unseen__"
 MAX_THRESHOLD_VALUES = 4000  # threshold rows are sampled (seeded) beyond this many
@@ -48,6 +51,9 @@ class ParityReport:
     worst: list[dict[str, Any]] = field(default_factory=list)
     # |onnx - native| / max(1, |native|) per row: the quantity the bound applies to.
     max_rel_diff: dict[str, float] = field(default_factory=dict)
+    # How the checked rows reached the graph: the encoder, then each client wire path
+    # decoded by the server's own decoders to the very same feed (export/wire.py).
+    paths: list[str] = field(default_factory=list)
 
     @property
     def bound(self) -> str:
@@ -61,6 +67,10 @@ class ParityReport:
         )
         return f"max abs diff {each or '-'}"
 
+    def through(self) -> str:
+        """`` as served (V2 JSON and binary, V1)`` once the wire paths are proven."""
+        return " as served (V2 JSON and binary, V1)" if len(self.paths) > 1 else ""
+
     def describe(self) -> str:
         """One line that says first whether the graph passed, then by how much and the bound."""
         verdict = "OK" if self.passed else f"FAILED on {self.failed_rows} rows"
@@ -69,7 +79,8 @@ class ParityReport:
             agree = f"labels agree {self.label_agreement:.2%}, "
         return (
             f"{verdict}: {self.rows_checked} rows ({self.holdout_rows} hold-out + "
-            f"{self.adversarial_rows} adversarial): {agree}{self.diffs()}; {self.bound}"
+            f"{self.adversarial_rows} adversarial){self.through()}: {agree}{self.diffs()}; "
+            f"{self.bound}"
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -83,6 +94,7 @@ class ParityReport:
             "tolerance": self.tolerance,
             "passed": self.passed,
             "failed_rows": self.failed_rows,
+            "paths": self.paths,
         }
 
 
@@ -136,12 +148,14 @@ def adversarial_rows(
     return rows, kinds
 
 
-def _native(pipeline: Any, schema: Schema, tensors: Tensors, classes: Any) -> dict[str, Any]:
+def _native(
+    pipeline: Pipeline, schema: Schema, tensors: Tensors, classes: list[Any] | None
+) -> Tensors:
     X = tensors_to_frame(tensors, schema)
     if float64_numeric(pipeline.steps[-1][1], schema.task):
         X = as_float64(X, schema)
     if schema.task == "classification":
-        proba = full_proba(pipeline, X, len(classes))
+        proba = full_proba(pipeline, X, len(classes or []))
         labels = np.asarray(classes, dtype=object)[labels_from_proba(proba)]
         return {"label": labels, "probabilities": proba}
     if schema.task == "regression":
@@ -151,7 +165,7 @@ def _native(pipeline: Any, schema: Schema, tensors: Tensors, classes: Any) -> di
     return {"label": pipeline.predict(X), "scores": scores}
 
 
-def run_onnx(model_bytes: bytes, tensors: Tensors) -> dict[str, npt.NDArray[Any]]:
+def run_onnx(model_bytes: bytes, tensors: Tensors) -> Tensors:
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
@@ -168,7 +182,7 @@ class _Comparison:
     max_rel: dict[str, float] = field(default_factory=dict)
 
 
-def _compare(native: dict[str, Any], got: dict[str, Any], n: int, tolerance: float) -> _Comparison:
+def _compare(native: Tensors, got: Tensors, n: int, tolerance: float) -> _Comparison:
     """Row by row: labels must be equal, numbers within tolerance * max(1, |native|)."""
     out = _Comparison(np.zeros(n, dtype=bool), np.zeros(n))
     for name, expected in native.items():
@@ -197,41 +211,55 @@ def _compare(native: dict[str, Any], got: dict[str, Any], n: int, tolerance: flo
 
 def verify(
     model: onnx.ModelProto,
-    pipeline: Any,
+    pipeline: Pipeline,
     schema: Schema,
     *,
-    classes: Any,
-    holdout: Tensors,
+    inputs: Inputs,
+    classes: list[Any] | None,
+    holdout: pl.DataFrame,
     tolerance: float,
     seed: int,
 ) -> ParityReport:
-    """Compare on hold-out + adversarial rows; raises ParityError (with the worst rows)."""
-    extra, extra_kinds = adversarial_rows(model, schema, holdout, seed=seed)
-    n_hold = len(next(iter(holdout.values())))
-    tensors = {key: np.concatenate([holdout[key], extra[key]]) for key in holdout}
+    """Compare on hold-out + adversarial rows; raises ParityError (with the worst rows).
+
+    The hold-out rows are encoded by the contract's encoder with the stored ``inputs``:
+    the encoder serving, batch scoring and the API run, so the proof covers it.
+    """
+    holdout_feed = encode_strict(holdout, inputs)
+    extra, extra_kinds = adversarial_rows(model, schema, holdout_feed, seed=seed)
+    n_hold = holdout.height
+    tensors = {key: np.concatenate([holdout_feed[key], extra[key]]) for key in holdout_feed}
     kinds = ["hold-out"] * n_hold + extra_kinds
+    paths = check_wire(holdout, holdout_feed, extra, inputs)
 
     native = _native(pipeline, schema, tensors, classes)
     got = run_onnx(model.SerializeToString(), tensors)
 
     n = len(kinds)
     cmp = _compare(native, got, n, tolerance)
-    bad, row_diff, agreement = cmp.bad, cmp.row_diff, cmp.agreement
 
     report = ParityReport(
         rows_checked=n,
         holdout_rows=n_hold,
         adversarial_rows=n - n_hold,
-        label_agreement=agreement,
+        label_agreement=cmp.agreement,
         max_abs_diff=cmp.max_abs,
         tolerance=tolerance,
-        passed=not bad.any(),
-        failed_rows=int(bad.sum()),
+        passed=not cmp.bad.any(),
+        failed_rows=int(cmp.bad.sum()),
         max_rel_diff=cmp.max_rel,
+        paths=["encode", *paths],
     )
     if report.passed:
         return report
-    order = sorted(np.flatnonzero(bad), key=lambda i: -row_diff[i])[:WORST_ROWS]
+    raise _refusal(report, cmp, kinds, native, got)
+
+
+def _refusal(
+    report: ParityReport, cmp: _Comparison, kinds: list[str], native: Tensors, got: Tensors
+) -> ParityError:
+    """The error naming the worst rows; they are also kept on the report."""
+    order = sorted(np.flatnonzero(cmp.bad), key=lambda i: -cmp.row_diff[i])[:WORST_ROWS]
     for i in order:
         row = {"row": int(i), "kind": kinds[i]}
         for name in native:
@@ -243,10 +271,12 @@ def verify(
         + ", ".join(f"{k}={v}" for k, v in r.items() if k not in ("row", "kind"))
         for r in report.worst
     )
+    agreement = cmp.agreement
     labels = "" if agreement is None else f"label agreement {agreement:.4%}, "
-    raise ParityError(
-        f"ONNX predictions differ from the native model on {report.failed_rows} of {n} rows: "
-        f"{labels}{report.diffs()}; {report.bound}; nothing stored. Worst rows: {worst_text}"
+    return ParityError(
+        f"ONNX predictions differ from the native model on {report.failed_rows} of "
+        f"{report.rows_checked} rows: {labels}{report.diffs()}; {report.bound}; nothing "
+        f"stored. Worst rows: {worst_text}"
     )
 
 

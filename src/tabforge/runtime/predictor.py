@@ -6,15 +6,15 @@ import numpy as np
 import onnxruntime as ort
 import polars as pl
 
-from tabforge.errors import RegistryError
-from tabforge.export import manifest as mf
-from tabforge.registry.store import sha256_bytes
-from tabforge.runtime.codec import (
+from tabforge.contract import (
     empty_outputs,
     encode_strict,
     outputs_frame,
     probe_feed,
+    sha256_bytes,
 )
+from tabforge.contract import manifest as mf
+from tabforge.errors import RegistryError
 
 
 class Predictor:

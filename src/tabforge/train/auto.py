@@ -20,6 +20,7 @@ from tabforge.train import metrics
 from tabforge.train.catalog import AUTO_SHORTLIST, SMALL_DATA_ONLY, SMALL_DATA_ROWS, lookup
 
 if TYPE_CHECKING:
+    from tabforge.progress import Advance
     from tabforge.train.catalog import CatalogEntry
     from tabforge.train.fit import Trainer
 
@@ -84,7 +85,7 @@ def _run_candidate(
     clock: Clock,
     folds: Folds,
     first: bool,
-    advance: Any,
+    advance: Advance,
 ) -> tuple[list[metrics.Metrics], float] | None:
     """CV scores and mean fold seconds, or None when the budget cannot take the rest."""
     scores: list[metrics.Metrics] = []

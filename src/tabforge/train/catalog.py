@@ -20,7 +20,7 @@ from sklearn import neural_network as nn
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import InvalidParameterError
 
-from tabforge.data.schema import Task
+from tabforge.contract.manifest import Task
 from tabforge.errors import ConfigError
 
 Factory = Callable[[int], Any]  # seed -> unfitted estimator

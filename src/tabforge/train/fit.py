@@ -12,15 +12,18 @@ from typing import Any
 import lightgbm
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 import polars as pl
 import xgboost
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 
-from tabforge.data.schema import MAX_CATEGORIES, Schema, Task
+from tabforge.contract import encode_strict
+from tabforge.contract.manifest import Task
+from tabforge.data.schema import MAX_CATEGORIES, Schema
 from tabforge.errors import ConfigError, SchemaError, TrainingError
-from tabforge.progress import Reporter, SilentReporter
+from tabforge.progress import Advance, Reporter, SilentReporter
 from tabforge.train import auto, memory, metrics
 from tabforge.train.catalog import (
     CatalogEntry,
@@ -32,8 +35,8 @@ from tabforge.train.preprocess import (
     as_float64,
     build_pipeline,
     float64_numeric,
+    schema_inputs,
     tensors_to_frame,
-    to_tensors,
     top_categories,
 )
 
@@ -170,11 +173,13 @@ class Trainer:
         # The auto budget counts from here: the start of the run (reading included) if given.
         self.started = time.monotonic() if started is None else started
         self.task: Task = data.schema.task
-        train = data.frame[data.train_idx]
-        self.X_train = tensors_to_frame(to_tensors(train, data.schema), data.schema)
+        # The contract's encoder, the one every runtime feeds the graph with.
+        inputs = schema_inputs(data.schema)
+        train = encode_strict(data.frame[data.train_idx], inputs)
+        self.X_train = tensors_to_frame(train, data.schema)
         self.y_train = None if data.y is None else data.y[data.train_idx]
-        test = data.frame[data.test_idx]
-        self.X_test = tensors_to_frame(to_tensors(test, data.schema), data.schema)
+        test = encode_strict(data.frame[data.test_idx], inputs)
+        self.X_test = tensors_to_frame(test, data.schema)
         self.y_test = None if data.y is None else data.y[data.test_idx]
         self.categories, cut = top_categories(
             self.X_train, data.schema, max_categories=options.max_categories
@@ -210,7 +215,12 @@ class Trainer:
         est = entry.build(self.task, seed=self.options.seed, params=params)
         return build_pipeline(self.data.schema, est, scale=entry.scale, categories=self.categories)
 
-    def fit(self, entry: CatalogEntry, params: Mapping[str, Any], rows: Any = None) -> Pipeline:
+    def fit(
+        self,
+        entry: CatalogEntry,
+        params: Mapping[str, Any],
+        rows: npt.NDArray[np.intp] | None = None,
+    ) -> Pipeline:
         X = self.X_train if rows is None else self.X_train.iloc[rows]
         y = self.y_train if rows is None or self.y_train is None else self.y_train[rows]
         pipe = self.pipeline(entry, params)
@@ -219,13 +229,13 @@ class Trainer:
             pipe.fit(X) if y is None else pipe.fit(X, y)
         return pipe
 
-    def features(self, pipe: Pipeline, X: Any) -> Any:
+    def features(self, pipe: Pipeline, X: pd.DataFrame) -> pd.DataFrame:
         """X as the pipeline's estimator takes it (float64 numbers for linear regressors)."""
         if float64_numeric(pipe[-1], self.task):
             return as_float64(X, self.data.schema)
         return X
 
-    def score(self, pipe: Pipeline, X: Any, y: npt.NDArray[Any] | None) -> metrics.Metrics:
+    def score(self, pipe: Pipeline, X: pd.DataFrame, y: npt.NDArray[Any] | None) -> metrics.Metrics:
         X = self.features(pipe, X)
         if self.task == "classification":
             assert y is not None
@@ -252,7 +262,7 @@ class Trainer:
         return list(KFold(k, shuffle=True, random_state=self.options.seed).split(np.zeros(n)))
 
     def cross_validate(
-        self, entry: CatalogEntry, params: Mapping[str, Any], k: int, advance: Any = None
+        self, entry: CatalogEntry, params: Mapping[str, Any], k: int, advance: Advance | None = None
     ) -> list[metrics.Metrics]:
         scores = []
         for fit_rows, val_rows in self.folds(k):

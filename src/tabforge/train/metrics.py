@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 from sklearn import metrics as skm
 
-from tabforge.data.schema import Task
+from tabforge.contract.manifest import Task
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
 
 # (metric, higher is better)
 PRIMARY: dict[Task, tuple[str, bool]] = {
@@ -100,7 +104,7 @@ def is_better(task: Task, a: float | None, b: float | None) -> bool:
     return a > b if PRIMARY[task][1] else a < b
 
 
-def full_proba(pipe: Any, X: Any, n_classes: int) -> npt.NDArray[Any]:
+def full_proba(pipe: Pipeline, X: pd.DataFrame, n_classes: int) -> npt.NDArray[np.float64]:
     """predict_proba with a column for every class, also when a fold lacked some class."""
     proba = pipe.predict_proba(X)
     if proba.shape[1] == n_classes:

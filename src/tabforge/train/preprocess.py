@@ -1,8 +1,7 @@
-"""The preprocessing half of the pipeline, and the two tensors every runtime feeds it.
+"""The preprocessing half of the pipeline, fed from the contract's two tensors.
 
-A model takes at most two inputs: ``numeric`` float32 [N, k] and ``categorical`` string
-[N, m] (one grouped input costs ~13 us per single-row call, 300 one-column inputs ~800 us).
-The native pipeline is fed a frame built from exactly these tensors, so native and ONNX
+Training encodes rows with ``tabforge.contract.encode``, the encoder every runtime uses,
+and the native pipeline is fed a frame built from exactly those tensors, so native and ONNX
 see the same float32 values and the same strings.
 """
 
@@ -11,38 +10,25 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
-import polars as pl
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from tabforge.contract import CATEGORICAL_INPUT, MISSING_TEXT, NUMERIC_INPUT, Tensors
+from tabforge.contract import inputs as contract_inputs
+from tabforge.contract.manifest import Inputs
 from tabforge.data.schema import Schema
 
-NUMERIC_INPUT = "numeric"
-CATEGORICAL_INPUT = "categorical"
-# A missing categorical value travels as the empty string (ONNX string tensors have no null)
-# and is imputed to MISSING_CATEGORY inside the graph.
-MISSING_TEXT = ""
+# A missing categorical value arrives as MISSING_TEXT and is imputed to MISSING_CATEGORY
+# inside the graph.
 MISSING_CATEGORY = "__missing__"
 
-Tensors = dict[str, npt.NDArray[Any]]
 
-
-def to_tensors(df: pl.DataFrame, schema: Schema) -> Tensors:
-    """The graph inputs for the rows of ``df``: float32 numbers (NaN = missing), strings."""
-    tensors: Tensors = {}
-    if schema.numeric:
-        num = df.select(pl.col(c).cast(pl.Float32) for c in schema.numeric)
-        tensors[NUMERIC_INPUT] = np.ascontiguousarray(num.to_numpy(), dtype=np.float32)
-    if schema.categorical:
-        cat = df.select(
-            pl.col(c).cast(pl.String).fill_null(MISSING_TEXT) for c in schema.categorical
-        )
-        tensors[CATEGORICAL_INPUT] = cat.to_numpy().astype(object)
-    return tensors
+def schema_inputs(schema: Schema) -> Inputs:
+    """The contract's inputs for a schema, before any category is learned."""
+    return contract_inputs(schema.numeric, schema.categorical)
 
 
 def tensors_to_frame(tensors: Tensors, schema: Schema) -> pd.DataFrame:

@@ -1,4 +1,5 @@
-"""Open Inference Protocol (V2) REST: request decoding and response encoding.
+"""Open Inference Protocol (V2) REST, the contract on the wire: request decoding and
+response encoding. The server's endpoints and the parity check both run these.
 
 Two ways to send rows: the model's own tensors (``numeric`` FP32 [N, k], ``categorical``
 BYTES [N, m]), or one input per column name (MLServer's pandas convention), which is
@@ -9,17 +10,19 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import numpy as np
 import polars as pl
 
+from tabforge.contract.binary import binary_tensor
+from tabforge.contract.encode import encode_strict
+from tabforge.contract.manifest import Inputs, Manifest
+from tabforge.contract.tensors import CATEGORICAL_INPUT, NUMERIC_INPUT
 from tabforge.errors import DataError, PayloadTooLarge
-from tabforge.export.manifest import Manifest
-from tabforge.runtime.codec import CATEGORICAL_INPUT, NUMERIC_INPUT, encode_strict
 
-NUMPY_TYPES: dict[str, Any] = {
+WIRE_TYPES: dict[str, Any] = {
     "BOOL": np.bool_,
     "INT8": np.int8,
     "INT16": np.int16,
@@ -36,12 +39,21 @@ NUMPY_TYPES: dict[str, Any] = {
 }
 
 
+# Documented, not enforced by the decoder: tensor() refuses these with clearer messages.
+WireDatatype = Annotated[str, msgspec.Meta(extra_json_schema={"enum": list(WIRE_TYPES)})]
+Size = Annotated[int, msgspec.Meta(extra_json_schema={"minimum": 0})]
+
+
 class RequestInput(msgspec.Struct, forbid_unknown_fields=False):
     name: str
-    shape: list[int]
-    datatype: str
-    data: Any = None
+    shape: list[Size]
+    datatype: WireDatatype
+    data: Any = None  # absent when the tensor travels as binary
     parameters: dict[str, Any] | None = None
+
+    def check_shape(self) -> None:
+        if not self.shape or any(d < 0 for d in self.shape):
+            raise DataError(f"input {self.name!r}: shape {self.shape} must have sizes >= 0")
 
 
 class RequestOutput(msgspec.Struct):
@@ -132,87 +144,17 @@ def _flatten(data: Any) -> list[Any]:
 _END = object()
 
 
-LITTLE_ENDIAN: dict[str, str] = {
-    "BOOL": "|b1", "INT8": "|i1", "INT16": "<i2", "INT32": "<i4", "INT64": "<i8",
-    "UINT8": "|u1", "UINT16": "<u2", "UINT32": "<u4", "UINT64": "<u8",
-    "FP16": "<f2", "FP32": "<f4", "FP64": "<f8",
-}  # fmt: skip
-
-
-def binary_inputs(request: InferenceRequest, blob: memoryview) -> dict[str, np.ndarray]:
-    """Inputs sent in the binary section, in request order; views over the body, no copies."""
-    out: dict[str, np.ndarray] = {}
-    offset = 0
-    for inp in request.inputs:
-        size = (inp.parameters or {}).get("binary_data_size")
-        if size is None:
-            continue
-        if not isinstance(size, int) or size < 0:
-            raise DataError(f"input {inp.name!r}: binary_data_size must be a byte count")
-        if offset + size > len(blob):
-            raise DataError(
-                f"input {inp.name!r}: binary_data_size {size} runs past the end of the body "
-                f"({len(blob) - offset} bytes left)"
-            )
-        chunk = blob[offset : offset + size]
-        offset += size
-        _check_shape(inp)
-        count = math.prod(inp.shape)
-        if inp.datatype == "BYTES":
-            out[inp.name] = _bytes_elements(inp.name, chunk, count).reshape(inp.shape)
-            continue
-        dtype = LITTLE_ENDIAN.get(inp.datatype)
-        if dtype is None:
-            raise DataError(f"input {inp.name!r}: unknown datatype {inp.datatype!r}")
-        if size != count * np.dtype(dtype).itemsize:
-            raise DataError(
-                f"input {inp.name!r}: shape {inp.shape} {inp.datatype} needs "
-                f"{count * np.dtype(dtype).itemsize} bytes, binary_data_size is {size}"
-            )
-        out[inp.name] = np.frombuffer(chunk, dtype=dtype).reshape(inp.shape)
-    if offset != len(blob):
-        raise DataError(f"the binary section has {len(blob) - offset} bytes no input claims")
-    return out
-
-
-def _bytes_elements(name: str, chunk: memoryview, count: int) -> np.ndarray:
-    """BYTES in the binary section: each element is a uint32 length then its bytes."""
-    values = []
-    pos = 0
-    raw = bytes(chunk)
-    for _ in range(count):
-        if pos + 4 > len(raw):
-            raise DataError(f"input {name!r}: binary BYTES data ends early")
-        length = int.from_bytes(raw[pos : pos + 4], "little")
-        pos += 4
-        if pos + length > len(raw):
-            raise DataError(f"input {name!r}: binary BYTES element runs past its data")
-        try:
-            values.append(raw[pos : pos + length].decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            raise DataError(f"input {name!r}: BYTES element is not UTF-8 text") from exc
-        pos += length
-    if pos != len(raw):
-        raise DataError(f"input {name!r}: {len(raw) - pos} bytes left after {count} elements")
-    return np.array(values, dtype=object)
-
-
-def _check_shape(inp: RequestInput) -> None:
-    if not inp.shape or any(d < 0 for d in inp.shape):
-        raise DataError(f"input {inp.name!r}: shape {inp.shape} must have sizes >= 0")
-
-
 def tensor(
     inp: RequestInput, *, max_rows: int, binary: dict[str, np.ndarray] | None = None
 ) -> np.ndarray:
     """One input as a numpy array of its declared shape and datatype."""
-    dtype = NUMPY_TYPES.get(inp.datatype)
+    dtype = WIRE_TYPES.get(inp.datatype)
     if dtype is None:
         raise DataError(
             f"input {inp.name!r}: unknown datatype {inp.datatype!r} "
-            f"(use one of {', '.join(NUMPY_TYPES)})"
+            f"(use one of {', '.join(WIRE_TYPES)})"
         )
-    _check_shape(inp)
+    inp.check_shape()
     if inp.shape[0] > max_rows:
         raise PayloadTooLarge(
             f"input {inp.name!r}: {inp.shape[0]} rows, over the limit of {max_rows}"
@@ -259,15 +201,15 @@ def _check_count(inp: RequestInput, got: int, expected: int) -> None:
 
 def assemble(
     request: InferenceRequest,
-    manifest: Manifest,
+    inputs: Inputs,
     *,
     max_rows: int,
     binary: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """The onnxruntime feed, from grouped tensors or from one input per column."""
-    columns = [*manifest.inputs.numeric, *manifest.inputs.categorical]
+    columns = [*inputs.numeric, *inputs.categorical]
     names = [i.name for i in request.inputs]
-    tensor_names = {t.name for t in manifest.inputs.tensors}
+    tensor_names = {t.name for t in inputs.tensors}
     unknown = [n for n in names if n not in columns and n not in tensor_names]
     if unknown:
         raise DataError(
@@ -275,7 +217,7 @@ def assemble(
             f"input per column: {', '.join(columns)}"
         )
     if all(n in tensor_names and n not in columns for n in names):
-        return _grouped(request, manifest, max_rows=max_rows, binary=binary)
+        return _grouped(request, inputs, max_rows=max_rows, binary=binary)
     if any(n in tensor_names and n not in columns for n in names):
         raise DataError("send either the model's tensors or one input per column, not both")
     arrays: dict[str, np.ndarray] = {}
@@ -291,19 +233,19 @@ def assemble(
     if len(rows) > 1:
         raise DataError(f"inputs disagree on the number of rows: {sorted(rows)}")
     frame = pl.DataFrame({k: pl.Series(k, v, strict=False) for k, v in arrays.items()})
-    return encode_strict(frame, manifest.inputs)
+    return encode_strict(frame, inputs)
 
 
 def _grouped(
     request: InferenceRequest,
-    manifest: Manifest,
+    inputs: Inputs,
     *,
     max_rows: int,
     binary: dict[str, np.ndarray] | None,
 ) -> dict[str, np.ndarray]:
     widths = {
-        NUMERIC_INPUT: len(manifest.inputs.numeric),
-        CATEGORICAL_INPUT: len(manifest.inputs.categorical),
+        NUMERIC_INPUT: len(inputs.numeric),
+        CATEGORICAL_INPUT: len(inputs.categorical),
     }
     feed: dict[str, np.ndarray] = {}
     for inp in request.inputs:
@@ -323,9 +265,9 @@ def _grouped(
             nulls = np.array([v is None for v in arr.reshape(-1)]).reshape(arr.shape)
             if nulls.any():
                 arr = arr.copy()
-                arr[nulls] = manifest.inputs.missing_text
+                arr[nulls] = inputs.missing_text
             feed[inp.name] = arr
-    missing = [t.name for t in manifest.inputs.tensors if t.name not in feed]
+    missing = [t.name for t in inputs.tensors if t.name not in feed]
     if missing:
         raise DataError(f"missing input tensor {missing[0]!r}")
     if len({len(v) for v in feed.values()}) > 1:
@@ -354,7 +296,7 @@ def response(
         arr = outputs[w]
         datatype = types[w]
         if all_binary or w in as_binary:
-            blob = _binary_tensor(arr, datatype)
+            blob = binary_tensor(arr, datatype)
             blobs.append(blob)
             encoded.append(
                 ResponseOutput(
@@ -377,35 +319,70 @@ def response(
     return b"".join([head, *blobs]), len(head)
 
 
-def _binary_tensor(arr: np.ndarray, datatype: str) -> bytes:
-    if datatype == "BYTES":
-        parts = []
-        for value in arr.reshape(-1).tolist():
-            data = str(value).encode()
-            parts.append(len(data).to_bytes(4, "little"))
-            parts.append(data)
-        return b"".join(parts)
-    return np.ascontiguousarray(arr, dtype=LITTLE_ENDIAN[datatype]).tobytes()
+class MetadataTensor(msgspec.Struct):
+    name: str
+    datatype: str
+    shape: list[int]
 
 
-def metadata(name: str, versions: list[int], manifest: Manifest) -> dict[str, Any]:
+class ModelMetadata(msgspec.Struct):
+    name: str
+    versions: list[str]
+    platform: str
+    inputs: list[MetadataTensor]
+    outputs: list[MetadataTensor]
+    parameters: dict[str, Any]
+
+
+def metadata(name: str, versions: list[int], manifest: Manifest) -> ModelMetadata:
     inputs = manifest.inputs
-    return {
-        "name": name,
-        "versions": [str(v) for v in versions],
-        "platform": "onnx_onnxv1",
-        "inputs": [
-            {"name": t.name, "datatype": t.datatype, "shape": t.shape} for t in inputs.tensors
-        ],
-        "outputs": [
-            {"name": t.name, "datatype": t.datatype, "shape": t.shape}
-            for t in manifest.outputs.tensors
-        ],
-        "parameters": {
+    return ModelMetadata(
+        name=name,
+        versions=[str(v) for v in versions],
+        platform="onnx_onnxv1",
+        inputs=[MetadataTensor(t.name, t.datatype, t.shape) for t in inputs.tensors],
+        outputs=[MetadataTensor(t.name, t.datatype, t.shape) for t in manifest.outputs.tensors],
+        parameters={
             "task": manifest.task,
             "version": str(manifest.version),
             "numeric_columns": inputs.numeric,
             "categorical_columns": inputs.categorical,
             "classes": manifest.outputs.classes,
         },
+    )
+
+
+# The client's side of the same wire: what tabforge.Client sends and reads back.
+
+
+def column_inputs(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    """One V2 input per column (MLServer's pandas convention), nulls as JSON null."""
+    return [_column_input(frame.get_column(c)) for c in frame.columns]
+
+
+def _column_input(s: pl.Series) -> dict[str, Any]:
+    if s.dtype.is_integer():
+        # Integers stay integers (codes such as 1, 2 must read "1", "2", never "1.0"); JSON
+        # INT64 has no null, so a column with gaps travels as text, which both numeric and
+        # categorical inputs read back exactly.
+        if s.null_count() == 0:
+            return {"name": s.name, "shape": [s.len()], "datatype": "INT64", "data": s.to_list()}
+        values = s.cast(pl.String).to_list()
+        return {"name": s.name, "shape": [len(values)], "datatype": "BYTES", "data": values}
+    if s.dtype.is_numeric():
+        values = s.cast(pl.Float64).fill_nan(None).to_list()
+        return {"name": s.name, "shape": [len(values)], "datatype": "FP64", "data": values}
+    if s.dtype == pl.Boolean:
+        return {"name": s.name, "shape": [s.len()], "datatype": "BOOL", "data": s.to_list()}
+    values = s.cast(pl.String).to_list()
+    return {"name": s.name, "shape": [len(values)], "datatype": "BYTES", "data": values}
+
+
+def output_arrays(outputs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """V2 JSON response outputs -> arrays of their declared types and shapes."""
+    return {
+        out["name"]: np.array(out["data"], dtype=WIRE_TYPES.get(out["datatype"], object)).reshape(
+            out["shape"]
+        )
+        for out in outputs
     }

@@ -7,10 +7,10 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from tabforge.contract.encode import empty_feed, encode_strict, to_frame
+from tabforge.contract.manifest import Inputs, Manifest
+from tabforge.contract.v2 import decode_json
 from tabforge.errors import DataError, PayloadTooLarge
-from tabforge.export.manifest import Manifest
-from tabforge.runtime.codec import empty_feed, encode_strict, to_frame
-from tabforge.serve.v2 import decode_json
 
 
 class PredictRequest(msgspec.Struct):
@@ -20,16 +20,16 @@ class PredictRequest(msgspec.Struct):
 _decoder = msgspec.json.Decoder(PredictRequest)
 
 
-def assemble(body: bytes, manifest: Manifest, *, max_rows: int) -> dict[str, np.ndarray]:
+def assemble(body: bytes, inputs: Inputs, *, max_rows: int) -> dict[str, np.ndarray]:
     if not body.strip():
         raise DataError('empty request body: expected {"instances": [...]}')
     what = "predict request (instances must be objects keyed by column)"
     request: PredictRequest = decode_json(body, _decoder, what)
     if not request.instances:
-        return empty_feed(manifest.inputs)  # no rows: {"predictions": []}
+        return empty_feed(inputs)  # no rows: {"predictions": []}
     if len(request.instances) > max_rows:
         raise PayloadTooLarge(f"{len(request.instances)} instances, over the limit of {max_rows}")
-    return encode_strict(to_frame(request.instances), manifest.inputs)
+    return encode_strict(to_frame(request.instances), inputs)
 
 
 def predictions(outputs: dict[str, np.ndarray], manifest: Manifest) -> list[dict[str, Any]]:

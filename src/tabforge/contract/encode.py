@@ -1,4 +1,7 @@
-"""Frames -> the model's two tensors, with vectorised checks that name row and column.
+"""Rows -> the model's two tensors, with vectorised checks that name row and column.
+
+The only encoder: training, parity, batch scoring, the Python API and the server all feed
+the graph through ``encode``, so the parity proof covers what production runs.
 
 One place for the rules every runtime shares: numbers become float32 (null -> NaN),
 categories become strings (null -> the manifest's missing marker), text where a number
@@ -15,11 +18,9 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from tabforge.errors import DataError, RegistryError
-from tabforge.export.manifest import Inputs, TensorSpec
-
-NUMERIC_INPUT = "numeric"
-CATEGORICAL_INPUT = "categorical"
+from tabforge.contract.manifest import Inputs
+from tabforge.contract.tensors import CATEGORICAL_INPUT, NUMERIC_INPUT, Tensors
+from tabforge.errors import DataError
 
 
 @dataclass
@@ -105,10 +106,10 @@ def _numeric_column(s: pl.Series) -> tuple[pl.Series, npt.NDArray[np.bool_] | No
     raise DataError(f"column {s.name!r} has type {dtype}, not numbers")
 
 
-def encode(df: pl.DataFrame, inputs: Inputs) -> tuple[dict[str, np.ndarray], BadValues | None]:
+def encode(df: pl.DataFrame, inputs: Inputs) -> tuple[Tensors, BadValues | None]:
     """The feed for onnxruntime plus, if any row holds text in a numeric column, which."""
     check_columns(df.columns, inputs)
-    feed: dict[str, np.ndarray] = {}
+    feed: Tensors = {}
     bad: BadValues | None = None
     if inputs.numeric:
         parsed = []
@@ -161,94 +162,28 @@ def _categorical_column(s: pl.Series, known: list[str]) -> pl.Series:
     )
 
 
-def encode_strict(df: pl.DataFrame, inputs: Inputs) -> dict[str, np.ndarray]:
+def encode_strict(df: pl.DataFrame, inputs: Inputs) -> Tensors:
     feed, bad = encode(df, inputs)
     if bad is not None:
         raise DataError(bad.message())
     return feed
 
 
-def outputs_frame(
-    task: str, classes: list[Any] | None, outputs: dict[str, np.ndarray]
-) -> pl.DataFrame:
-    """Model outputs as the frame every API returns.
-
-    ``label`` and one ``proba_<class>`` column per class (classification), ``prediction``
-    (regression), or ``label`` and ``scores`` (clustering).
-    """
-    if task == "classification":
-        cols: dict[str, Any] = {"label": _labels(outputs["label"])}
-        proba = outputs["probabilities"]
-        for i, c in enumerate(classes or []):
-            cols[f"proba_{c}"] = proba[:, i]
-        return pl.DataFrame(cols)
-    if task == "regression":
-        return pl.DataFrame({"prediction": outputs["prediction"]})
-    return pl.DataFrame(
-        {
-            "label": np.asarray(outputs["label"], dtype=np.int64),
-            "scores": pl.Series("scores", np.asarray(outputs["scores"])),  # Array(f32, k)
-        }
-    )
-
-
-def _labels(labels: np.ndarray) -> pl.Series:
-    """Class labels are text (BYTES: object arrays) or int64; typed even with no rows."""
-    if labels.dtype == object:
-        return pl.Series("label", labels.tolist(), dtype=pl.String)
-    return pl.Series("label", labels)
-
-
-def score_columns(frame: pl.DataFrame) -> pl.DataFrame:
-    """Clustering ``scores`` as flat columns ``score_0``..``score_{k-1}`` (CSV has no arrays)."""
-    dtype = frame.schema.get("scores")
-    if not isinstance(dtype, pl.Array):
-        return frame
-    names = [f"score_{i}" for i in range(dtype.size)]
-    return frame.with_columns(pl.col("scores").arr.to_struct(names)).unnest("scores")
-
-
-OUTPUT_TYPES: dict[str, Any] = {
-    "FP32": np.float32, "FP64": np.float64, "INT64": np.int64, "INT32": np.int32,
-    "BOOL": np.bool_, "BYTES": object,
-}  # fmt: skip
-
-
-def empty_feed(inputs: Inputs) -> dict[str, np.ndarray]:
+def empty_feed(inputs: Inputs) -> Tensors:
     """The model's input tensors with no rows (never run: some graphs fail on zero rows)."""
     return _filled(inputs, 0)
 
 
-def probe_feed(inputs: Inputs) -> dict[str, np.ndarray]:
+def probe_feed(inputs: Inputs) -> Tensors:
     """One row of missing values: every model imputes it, so any graph must run on it."""
     return _filled(inputs, 1)
 
 
-def _filled(inputs: Inputs, rows: int) -> dict[str, np.ndarray]:
-    feed: dict[str, np.ndarray] = {}
+def _filled(inputs: Inputs, rows: int) -> Tensors:
+    feed: Tensors = {}
     if inputs.numeric:
         feed[NUMERIC_INPUT] = np.full((rows, len(inputs.numeric)), np.nan, dtype=np.float32)
     if inputs.categorical:
         shape = (rows, len(inputs.categorical))
         feed[CATEGORICAL_INPUT] = np.full(shape, inputs.missing_text, dtype=object)
     return feed
-
-
-def empty_outputs(
-    tensors: list[TensorSpec], trailing: dict[str, tuple[int, ...]]
-) -> dict[str, np.ndarray]:
-    """Zero-row outputs of the types and widths the manifest declares.
-
-    ``trailing`` gives the widths a spec leaves open (-1; clustering scores), as learned
-    from a one-row run. The model never runs on zero rows: the k-NN graph fails on them.
-    """
-    out: dict[str, np.ndarray] = {}
-    for spec in tensors:
-        dims = tuple(spec.shape[1:])
-        if any(d < 0 for d in dims):
-            dims = trailing[spec.name]
-        dtype = OUTPUT_TYPES.get(spec.datatype)
-        if dtype is None:
-            raise RegistryError(f"output {spec.name!r} has unknown datatype {spec.datatype!r}")
-        out[spec.name] = np.empty((0, *dims), dtype=dtype)
-    return out

@@ -1,21 +1,29 @@
 """manifest.json: the contract between training and every runtime.
 
 msgspec structs, so readers decode strictly (a malformed manifest is an error naming the
-field, not a KeyError later). Bump MANIFEST_VERSION on any incompatible change.
+field, not a KeyError later; an unknown task or datatype too). Bump MANIFEST_VERSION on any
+incompatible change.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+from typing import Any, Literal, get_args
 
 import msgspec
 
 MANIFEST_VERSION = 1
 
+Task = Literal["classification", "regression", "clustering"]
+TASKS: tuple[str, ...] = get_args(Task)
+# Open Inference Protocol tensor datatypes a stored model uses.
+Datatype = Literal["FP32", "FP64", "INT64", "INT32", "BOOL", "BYTES"]
+DATATYPES: tuple[str, ...] = get_args(Datatype)
+
 
 class TensorSpec(msgspec.Struct, frozen=True):
     name: str
-    datatype: str  # Open Inference Protocol name: FP32, INT64, BYTES
+    datatype: Datatype
     shape: list[int]  # -1 for a variable dimension
 
 
@@ -60,7 +68,7 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     version: int
     created_at: str
-    task: str
+    task: Task
     estimator: Estimator
     inputs: Inputs
     outputs: Outputs
@@ -73,27 +81,14 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
     model_sha256: str
 
 
-def encode(manifest: Manifest) -> bytes:
+def sha256_bytes(data: bytes) -> str:
+    """The digest a manifest records for its model.onnx (checked on every load)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def to_json(manifest: Manifest) -> bytes:
     return msgspec.json.format(msgspec.json.encode(manifest), indent=2) + b"\n"
 
 
-def decode(data: bytes) -> Manifest:
+def from_json(data: bytes) -> Manifest:
     return msgspec.json.decode(data, type=Manifest)
-
-
-def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for dist in (
-        "tabforge", "numpy", "polars", "scikit-learn", "xgboost-cpu", "lightgbm",
-        "onnx", "skl2onnx", "onnxmltools", "onnxruntime",
-    ):  # fmt: skip
-        try:
-            out[dist] = version(dist)
-        except PackageNotFoundError:
-            continue
-    import platform
-
-    out["python"] = platform.python_version()
-    return out
