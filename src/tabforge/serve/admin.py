@@ -2,7 +2,7 @@
 
 Admin endpoints need ``Authorization: Bearer <TABFORGE_ADMIN_TOKEN>`` and answer 403 when
 no token is configured. Inference endpoints need one of ``TABFORGE_API_KEYS`` (comma
-separated; as a bearer token or an ``X-API-Key`` header) when that variable is set.
+separated; as a bearer token or an ``X-API-Key`` header) when that setting is given.
 Comparisons are constant-time, every key is compared, and no message says which keys exist.
 Admin writes go to the registry, so every worker (which all watch it) follows.
 """
@@ -11,24 +11,26 @@ from __future__ import annotations
 
 import hmac
 import os
-from typing import Any
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from tabforge.errors import DataError, Forbidden, TabforgeError, Unauthorized
+from tabforge.registry.policy import ServingPolicy
 from tabforge.registry.store import FilesystemRegistry
 from tabforge.serve.repository import Repository
+from tabforge.serve.settings import ServeSettings
 
 
 class Credentials:
-    def __init__(self, admin_token: str | None, api_keys: list[str]) -> None:
+    def __init__(self, admin_token: str | None, api_keys: Sequence[str]) -> None:
         self.admin_token = admin_token or None
-        self.api_keys = [k for k in api_keys if k]
+        self.api_keys = [k.strip() for k in api_keys if k.strip()]
 
     @classmethod
-    def from_env(cls) -> Credentials:
-        keys = os.environ.get("TABFORGE_API_KEYS", "")
-        return cls(os.environ.get("TABFORGE_ADMIN_TOKEN"), [k.strip() for k in keys.split(",")])
+    def of(cls, settings: ServeSettings) -> Credentials:
+        return cls(settings.admin_token, settings.api_keys)
 
     @staticmethod
     def _presented(headers: dict[bytes, bytes]) -> str | None:
@@ -71,7 +73,41 @@ class PromoteRequest(msgspec.Struct):
 
 
 class RouteRequest(msgspec.Struct):
-    weights: dict[str, int] = msgspec.field(default_factory=dict)
+    weights: dict[str, Annotated[int, msgspec.Meta(extra_json_schema={"minimum": 0})]] = (
+        msgspec.field(default_factory=dict)
+    )
+
+
+class IndexEntry(msgspec.Struct):
+    name: str
+    version: str
+    state: Literal["READY", "UNAVAILABLE", "UNLOADED"]
+    reason: str
+
+
+class Loaded(msgspec.Struct):
+    name: str
+    state: Literal["READY"]
+    versions: list[int]
+
+
+class Unloaded(msgspec.Struct):
+    name: str
+    state: Literal["UNLOADED"]
+
+
+class Promoted(msgspec.Struct):
+    name: str
+    alias: str
+    version: int | None  # a ModelRef's version: always set once promoted
+
+
+class Routed(msgspec.Struct):
+    name: str
+    route: dict[str, int]
+
+
+Result = Loaded | Unloaded | Promoted | Routed
 
 
 def _decode(body: bytes, kind: type[Any]) -> Any:
@@ -81,22 +117,21 @@ def _decode(body: bytes, kind: type[Any]) -> Any:
         raise DataError(f"invalid admin request: {exc}") from exc
 
 
-def index(repo: Repository) -> list[dict[str, str]]:
+def index(repo: Repository) -> list[IndexEntry]:
     """Every model version this worker knows of, with its state."""
     rows = []
     for name, served in sorted(repo.models.items()):
         for number in sorted(served.versions):
-            rows.append({"name": name, "version": str(number), "state": "READY", "reason": ""})
+            rows.append(IndexEntry(name, str(number), "READY", ""))
     for key, reason in sorted(repo.failures.items()):
         name, _, label = key.partition(":")
-        reason = _masked(reason, repo)
-        rows.append({"name": name, "version": label, "state": "UNAVAILABLE", "reason": reason})
+        rows.append(IndexEntry(name, label, "UNAVAILABLE", _masked(reason, repo)))
     for name in sorted(repo.unloaded):
-        rows.append({"name": name, "version": "", "state": "UNLOADED", "reason": "unloaded"})
+        rows.append(IndexEntry(name, "", "UNLOADED", "unloaded"))
     return rows
 
 
-def action(repo: Repository, name: str, verb: str, body: bytes) -> dict[str, Any]:
+def action(repo: Repository, name: str, verb: str, body: bytes) -> Result:
     """Run one admin action; registry errors reach the client without file system paths."""
     try:
         return _action(repo, name, verb, body)
@@ -111,28 +146,25 @@ def _masked(text: str, repo: Repository) -> str:
     return text.replace(root + os.sep, "<registry>" + os.sep).replace(root, "<registry>")
 
 
-def _action(repo: Repository, name: str, verb: str, body: bytes) -> dict[str, Any]:
+def _action(repo: Repository, name: str, verb: str, body: bytes) -> Result:
     store = FilesystemRegistry(repo.settings.registry)
     if verb == "load":
-        repo.unloaded.discard(name)
-        repo.refresh()
+        repo.reload(name)
         if name not in repo.models:
             # The reason (in the server log) can hold file system paths; clients get the name.
             raise TabforgeError(f"model {name!r} could not be loaded; the server log says why")
-        return {"name": name, "state": "READY", "versions": sorted(repo.models[name].versions)}
+        return Loaded(name, "READY", sorted(repo.models[name].versions))
     if verb == "unload":
-        repo.served(name)  # 404 for a model this worker does not serve
-        repo.unloaded.add(name)
-        repo.models.pop(name, None)
-        return {"name": name, "state": "UNLOADED"}
+        repo.unload(name)
+        return Unloaded(name, "UNLOADED")
     if verb == "promote":
         promote = _decode(body, PromoteRequest)
         done = store.promote(f"{name}:{promote.version}", promote.alias, force=promote.force)
         repo.refresh()
-        return {"name": name, "alias": promote.alias, "version": done.version}
+        return Promoted(name, promote.alias, done.version)
     if verb == "route":
         route = _decode(body, RouteRequest)
-        weights = store.set_route(name, route.weights)
+        weights = ServingPolicy(store).set_route(name, route.weights)
         repo.refresh()
-        return {"name": name, "route": weights}
+        return Routed(name, weights)
     raise DataError(f"unknown repository action {verb!r}")

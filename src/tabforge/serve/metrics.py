@@ -1,4 +1,4 @@
-"""Prometheus metrics, one registry per app."""
+"""The server's Prometheus metrics, one registry per app (training metrics: train/metrics)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
-class Metrics:
+class ServerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
@@ -64,11 +64,9 @@ class Metrics:
             "tabforge_models_loaded", "Model versions loaded and served.", registry=r
         )
         self.load_failures = Gauge(
-            "tabforge_model_load_failures",
-            "Models or versions that failed to load (not served).",
+            "tabforge_model_load_failures", "Models or versions that failed to load (not served).",
             registry=r,
-        )
-
+        )  # fmt: skip
         # labels() hashes and locks on every call; the children are looked up once here.
         self._children: dict[tuple[str, ...], tuple[Any, Any]] = {}
 

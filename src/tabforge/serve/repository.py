@@ -18,6 +18,7 @@ import threading
 from dataclasses import dataclass, field
 
 from tabforge.errors import NotFoundError, NotReady, TabforgeError
+from tabforge.registry.policy import ServingPolicy
 from tabforge.registry.refs import DEFAULT_ALIAS, NAME_PATTERN
 from tabforge.registry.store import FilesystemRegistry
 from tabforge.runtime.predictor import Predictor
@@ -100,25 +101,7 @@ class Repository:
                 return True
             self._fail(name, f"unknown model {name!r} in registry {store.root}")
             return False
-        loaded = dict(current.versions) if current else {}
-        versions = {v: loaded[v] for v in on_disk if v in loaded}
-        threads = self.settings.session_threads()
-        for version in on_disk:
-            key = f"{name}:{version}"
-            if version in versions or key in self.failures:
-                continue  # loaded already, or known bad: don't retry the same bytes
-            try:
-                _, model, manifest = store.load(key)
-                predictor = Predictor(model, manifest, threads=threads, spin=False)
-                predictor.warm_up()  # one row of missing values must run
-            except TabforgeError as exc:
-                self._fail(key, str(exc))
-                continue
-            except Exception as exc:  # onnxruntime's own errors on a graph that won't run
-                self._fail(key, f"warm-up inference failed: {str(exc).splitlines()[0][:200]}")
-                continue
-            versions[version] = predictor
-            log.info("loaded %s", key)
+        versions = self._load_versions(store, name, on_disk, current)
         if not versions:
             return False
         route = self._route(store, name, versions, current)
@@ -152,6 +135,31 @@ class Repository:
         )
         return True
 
+    def _load_versions(
+        self, store: FilesystemRegistry, name: str, on_disk: list[int], current: ServedModel | None
+    ) -> dict[int, Predictor]:
+        """The versions on disk that run: kept from ``current``, else loaded and warmed up."""
+        loaded = dict(current.versions) if current else {}
+        versions = {v: loaded[v] for v in on_disk if v in loaded}
+        threads = self.settings.session_threads()
+        for version in on_disk:
+            key = f"{name}:{version}"
+            if version in versions or key in self.failures:
+                continue  # loaded already, or known bad: don't retry the same bytes
+            try:
+                _, model, manifest = store.load(key)
+                predictor = Predictor(model, manifest, threads=threads, spin=False)
+                predictor.warm_up()  # one row of missing values must run
+            except TabforgeError as exc:
+                self._fail(key, str(exc))
+                continue
+            except Exception as exc:  # onnxruntime's own errors on a graph that won't run
+                self._fail(key, f"warm-up inference failed: {str(exc).splitlines()[0][:200]}")
+                continue
+            versions[version] = predictor
+            log.info("loaded %s", key)
+        return versions
+
     def _route(
         self,
         store: FilesystemRegistry,
@@ -161,7 +169,7 @@ class Repository:
     ) -> tuple[tuple[int, int], ...]:
         """The registry route resolved to loaded versions, as cumulative weights."""
         try:
-            weights = store.route(name)
+            weights = ServingPolicy(store).route(name)
             aliases = store.aliases(name) if weights else {}
         except TabforgeError as exc:
             self._fail(f"{name} route", str(exc))
@@ -183,7 +191,7 @@ class Repository:
         self, store: FilesystemRegistry, name: str, versions: dict[int, Predictor]
     ) -> tuple[int, float] | None:
         try:
-            doc = store.shadow(name)
+            doc = ServingPolicy(store).shadow(name)
             if not doc:
                 return None
             target = str(doc["target"])
@@ -200,6 +208,19 @@ class Repository:
         if self.failures.get(key) != reason:
             log.error("not serving %s: %s", key, reason)
         self.failures[key] = reason
+
+    def unload(self, name: str) -> None:
+        """Stop serving ``name`` in this worker until an admin loads it again."""
+        self.served(name)  # 404 for a model this worker does not serve
+        with self._lock:  # never in the middle of a refresh that would serve it again
+            self.unloaded.add(name)
+            self.models.pop(name, None)
+
+    def reload(self, name: str) -> None:
+        """Serve ``name`` again (after an unload), looking at the registry now."""
+        with self._lock:
+            self.unloaded.discard(name)
+        self.refresh()
 
     def served(self, name: str) -> ServedModel:
         """The model as served right now (one consistent snapshot)."""

@@ -15,21 +15,13 @@ a deadline is met to within a second.
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Iterable
 from typing import Any
 
 import msgspec
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from tabforge.serve.settings import ServeSettings
-
 SWEEP_SECONDS = 1.0
-
-
-@functools.cache
-def _settings() -> ServeSettings:
-    return ServeSettings.from_env()  # workers get their settings by environment
 
 
 def _timeout_response(seconds: float) -> bytes:
@@ -42,14 +34,17 @@ def _timeout_response(seconds: float) -> bytes:
 
 
 class DeadlineProtocol(HttpToolsProtocol):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, header_timeout: float, body_timeout: float, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.header_timeout, self.body_timeout = header_timeout, body_timeout
         self.deadline: float | None = None
         self.in_body = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.deadline = self.loop.time() + _settings().header_timeout
+        self.deadline = self.loop.time() + self.header_timeout
         state: Any = self.server_state
         if not getattr(state, "tabforge_sweeping", False):
             state.tabforge_sweeping = True  # one sweep per worker
@@ -57,7 +52,7 @@ class DeadlineProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
-        self.deadline = self.loop.time() + _settings().body_timeout
+        self.deadline = self.loop.time() + self.body_timeout
         self.in_body = True
 
     def on_message_complete(self) -> None:
@@ -68,7 +63,7 @@ class DeadlineProtocol(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         super().on_response_complete()
         if not self.pipeline:  # a pipelined request already has its head in
-            self.deadline = self.loop.time() + _settings().header_timeout
+            self.deadline = self.loop.time() + self.header_timeout
 
     def expire(self) -> None:
         self.deadline = None
@@ -76,7 +71,7 @@ class DeadlineProtocol(HttpToolsProtocol):
             return
         cycle = self.cycle
         if self.in_body and cycle is not None and not cycle.response_started:
-            self.transport.write(_timeout_response(_settings().body_timeout))
+            self.transport.write(_timeout_response(self.body_timeout))
         self.transport.close()
 
 

@@ -1,0 +1,162 @@
+"""Handlers: one per route, each turning a parsed request into a call on the model service.
+
+A handler reads path parameters, headers and the body from the ``Request``, decodes with
+v1.py / v2.py, asks the ``ModelService`` and encodes the answer. Routing, credentials and
+turning errors into responses happen before and after it, in app.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from tabforge import __version__
+from tabforge.contract import v1, v2
+from tabforge.contract.binary import binary_inputs, split_body
+from tabforge.errors import NotReady
+from tabforge.serve import admin
+from tabforge.serve.http import (
+    BINARY,
+    BINARY_HEADER,
+    BINARY_TYPES,
+    JSON,
+    JSON_TYPES,
+    PROMETHEUS,
+    ROUTING_HEADER,
+    Request,
+    Response,
+    json_response,
+)
+from tabforge.serve.routing import Handler
+from tabforge.serve.service import ModelService
+
+
+class ServerMetadata(msgspec.Struct):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class Ready(msgspec.Struct):
+    name: str
+    ready: bool
+
+
+class PredictResponse(msgspec.Struct):
+    predictions: list[dict[str, Any]]
+
+
+SERVER = ServerMetadata("tabforge", __version__, ["binary_tensor_data"])
+
+
+async def server_metadata(service: ModelService, request: Request) -> Response:
+    return json_response(SERVER)
+
+
+async def live(service: ModelService, request: Request) -> Response:
+    return json_response({"live": True})
+
+
+async def ready(service: ModelService, request: Request) -> Response:
+    if not service.repo.ready:
+        raise NotReady("models are still loading")
+    return json_response({"ready": True})
+
+
+async def metrics(service: ModelService, request: Request) -> Response:
+    return Response(200, service.metrics.render(), PROMETHEUS)
+
+
+async def model_metadata(service: ModelService, request: Request) -> Response:
+    name = request.model = request.params["name"]
+    number, predictor = service.repo.get(name, request.params.get("version"))
+    request.version = str(number)
+    versions = sorted(service.repo.models[name].versions)
+    return json_response(v2.metadata(name, versions, predictor.manifest))
+
+
+async def model_ready(service: ModelService, request: Request) -> Response:
+    name = request.model = request.params["name"]
+    number, _ = service.repo.get(name, request.params.get("version"))
+    request.version = str(number)
+    return json_response(Ready(name, True))
+
+
+async def v2_infer(service: ModelService, request: Request) -> Response:
+    name = request.model = request.params["name"]
+    version = request.params.get("version")
+    served = service.repo.served(name)  # unknown model: 404 before reading the body
+    if version is not None:
+        request.version = str(served.choose(version)[0])
+    header_length = request.header(BINARY_HEADER)
+    request.require_content_type(BINARY_TYPES if header_length else JSON_TYPES)
+    body = await request.body()
+    binary = None
+    if header_length:
+        head, blob = split_body(body, header_length)
+        decoded = v2.decode_request(head)
+        binary = binary_inputs(decoded, blob)
+    else:
+        decoded = v2.decode_request(body)
+    key = request.header(ROUTING_HEADER) or (decoded.parameters or {}).get("routing_key")
+    number, predictor = served.choose(version, None if key is None else str(key))
+    request.version = str(number)
+    manifest = predictor.manifest
+    max_rows = service.settings.max_rows
+    feed = v2.assemble(decoded, manifest.inputs, max_rows=max_rows, binary=binary)
+    outputs = await service.infer(name, number, predictor, feed)
+    if version is None:
+        request.after = service.shadow_for(served, feed, outputs)
+    encoded, json_length = v2.response(decoded, name, number, outputs, manifest)
+    if json_length is None:
+        return Response(200, encoded, JSON)
+    return Response(200, encoded, (*BINARY, (BINARY_HEADER, str(json_length).encode())))
+
+
+async def v1_ready(service: ModelService, request: Request) -> Response:
+    name = request.model = request.params["name"]
+    number, _ = service.repo.get(name, None)
+    request.version = str(number)
+    return json_response(Ready(name, True))
+
+
+async def v1_predict(service: ModelService, request: Request) -> Response:
+    name = request.model = request.params["name"]
+    served = service.repo.served(name)
+    number, predictor = served.choose(None, request.header(ROUTING_HEADER) or None)
+    request.version = str(number)
+    version_header = (b"x-model-version", str(number).encode())
+    request.require_content_type(JSON_TYPES)
+    body = await request.body()
+    feed = v1.assemble(body, predictor.manifest.inputs, max_rows=service.settings.max_rows)
+    outputs = await service.infer(name, number, predictor, feed)
+    request.after = service.shadow_for(served, feed, outputs)
+    predictions = v1.predictions(outputs, predictor.manifest)
+    return json_response(PredictResponse(predictions), version_header)
+
+
+async def repository_index(service: ModelService, request: Request) -> Response:
+    await request.body()  # read (and bound) whatever was sent, as every admin call does
+    return json_response(admin.index(service.repo))
+
+
+def repository_action(verb: str) -> Handler:
+    """The handler of POST /v2/repository/models/{name}/<verb>."""
+
+    async def handle(service: ModelService, request: Request) -> Response:
+        body = await request.body()
+        if not service.repo.ready:
+            raise NotReady("models are still loading")
+        result = await service.admin_action(request.params["name"], verb, body)
+        return json_response(result)
+
+    handle.__name__ = handle.__qualname__ = f"repository_{verb}"
+    return handle
+
+
+async def openapi_json(service: ModelService, request: Request) -> Response:
+    # The document is generated from the route table, which names this handler: import late.
+    from tabforge.serve.openapi import encoded
+
+    return Response(200, encoded(), JSON)

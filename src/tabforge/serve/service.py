@@ -1,0 +1,186 @@
+"""The model service: what the server knows and runs, with no HTTP in sight.
+
+It owns the repository (kept in step with the registry by a watcher thread), one batcher
+and one response cache per served version, the shadow runs and the metrics. The HTTP edge
+(app.py) parses and routes; handlers (endpoints.py) call in here with arrays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from tabforge.runtime.predictor import Predictor
+from tabforge.serve import admin
+from tabforge.serve.batching import Batcher, BatchPolicy, BatchStats, InferenceThreads
+from tabforge.serve.cache import MAX_CACHED_ROWS, ResponseCache
+from tabforge.serve.cache import key as cache_key
+from tabforge.serve.metrics import ServerMetrics
+from tabforge.serve.repository import Repository, ServedModel
+from tabforge.serve.settings import ServeSettings
+
+log = logging.getLogger("tabforge.serve")
+
+Feed = dict[str, np.ndarray]
+
+
+class ModelService:
+    def __init__(self, settings: ServeSettings) -> None:
+        self.settings = settings
+        self.repo = Repository(settings)
+        self.metrics = ServerMetrics()
+        # Single-row calls gain nothing from intra-op threads, so a worker runs several
+        # one-thread calls at once instead (workers x calls x threads = cores).
+        self.threads = settings.concurrent_calls()
+        self.pool = InferenceThreads(self.threads)
+        self.batchers: dict[tuple[str, int], Batcher] = {}
+        self.caches: dict[tuple[str, int], ResponseCache] = {}
+        self._shadow_tasks: set[asyncio.Task[None]] = set()
+        self._stop = threading.Event()
+
+    # -- life cycle --------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load in the background: /v2/health/live answers at once, ready when done."""
+        threading.Thread(target=self._load, name="tabforge-registry", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.pool.shutdown()
+
+    def _load(self) -> None:
+        self.repo.load()
+        self._after_refresh()
+        log.info("ready: %d model(s), %d failed", len(self.repo.models), len(self.repo.failures))
+        if self.settings.watch:
+            self._watch()
+
+    def _watch(self) -> None:
+        """Poll the registry until shutdown (workers never talk to each other)."""
+        while not self._stop.wait(self.settings.watch_interval):
+            try:
+                self.repo.refresh()
+                self._after_refresh()
+            except Exception:  # a defect must not end the watch: log it, look again later
+                log.exception("registry refresh failed")
+
+    def _after_refresh(self) -> None:
+        served = {(m.name, v) for m in self.repo.models.values() for v in m.versions}
+        for key in [k for k in self.batchers if k not in served]:
+            self.batchers.pop(key, None)  # requests still inside keep their batcher
+        for key in [k for k in self.caches if k not in served]:
+            self.caches.pop(key, None)
+        self.metrics.models_loaded.set(len(served))
+        self.metrics.load_failures.set(len(self.repo.failures))
+
+    async def admin_action(self, name: str, verb: str, body: bytes) -> Any:
+        """One admin action (it may touch the registry: off the event loop)."""
+        result = await asyncio.to_thread(admin.action, self.repo, name, verb, body)
+        self._after_refresh()
+        return result
+
+    # -- inference ---------------------------------------------------------------------
+
+    async def infer(self, name: str, version: int, predictor: Predictor, feed: Feed) -> Feed:
+        """Outputs for ``feed``: from the cache, else through the version's batcher."""
+        rows = len(next(iter(feed.values())))
+        if rows == 0:
+            return predictor.run(feed)  # nothing to batch or wait for
+        cache, k = None, b""
+        if self.settings.cache_entries and rows <= MAX_CACHED_ROWS:
+            cache = self.caches.get((name, version))
+            if cache is None:
+                cache = self.caches[(name, version)] = ResponseCache(self.settings.cache_entries)
+            k = cache_key(feed)
+            found = cache.get(k)
+            self.metrics.cache.labels(name, str(version), "hit" if found else "miss").inc()
+            if found is not None:
+                return found
+        batcher = self.batchers.get((name, version))
+        if batcher is None:
+            batcher = self._batcher(name, version, predictor)
+        outputs = await batcher.submit(feed)
+        if cache is not None:
+            cache.put(k, outputs)
+        return outputs
+
+    def _batcher(self, name: str, version: int, predictor: Predictor) -> Batcher:
+        max_rows, delay = self.settings.batch_policy(name)
+        # Off (0 rows): every request is its own call, as many in flight as slots.
+        policy = BatchPolicy(max(0, max_rows), delay, slots=self.threads)
+        m = self.metrics
+        labels = (name, str(version))
+
+        batch_rows = m.batch_rows.labels(*labels)
+        batch_requests = m.batch_requests.labels(*labels)
+        inference = m.inference_seconds.labels(*labels)
+        queue = m.queue_seconds.labels(*labels)
+        predicted = m.rows.labels(*labels)
+
+        def observe(stats: BatchStats) -> None:
+            predicted.inc(stats.predicted_rows)
+            batch_rows.observe(stats.rows)
+            batch_requests.observe(stats.requests)
+            inference.observe(stats.run_seconds)
+            for seconds in stats.queue_seconds:
+                queue.observe(seconds)
+
+        batcher = Batcher(predictor.run, self.pool, policy, observe)
+        self.batchers[(name, version)] = batcher
+        return batcher
+
+    # -- shadow ------------------------------------------------------------------------
+
+    def shadow_for(
+        self, served: ServedModel, feed: Feed, outputs: Feed
+    ) -> Callable[[], None] | None:
+        """The shadow run to start after responding, if this request is sampled for one
+        (unversioned requests only: the callers decide that); else None."""
+        if served.shadow is None:
+            return None
+        version, sample = served.shadow
+        if random.random() >= sample:
+            return None
+        return lambda: self._mirror(served.name, version, feed, outputs)
+
+    def _mirror(self, name: str, version: int, feed: Feed, primary: Feed) -> None:
+        """Run the shadow in the background; at most one at a time, the rest are dropped."""
+        if self._shadow_tasks:
+            self.metrics.shadow.labels(name, str(version), "dropped").inc()
+            return
+        task = asyncio.get_running_loop().create_task(self._shadow(name, version, feed, primary))
+        self._shadow_tasks.add(task)
+        task.add_done_callback(self._shadow_tasks.discard)
+
+    async def _shadow(self, name: str, version: int, feed: Feed, primary: Feed) -> None:
+        m, labels = self.metrics, (name, str(version))
+        served = self.repo.models.get(name)
+        if served is None or version not in served.versions:
+            m.shadow.labels(*labels, "dropped").inc()
+            return
+        try:
+            outputs = await self.infer(name, version, served.versions[version], feed)
+        except Exception:  # a shadow must never hurt: count it and move on
+            m.shadow.labels(*labels, "failed").inc()
+            return
+        m.shadow.labels(*labels, "ran").inc()
+        if "label" in outputs and "label" in primary:
+            same = int(np.count_nonzero(outputs["label"] == primary["label"]))
+            m.shadow_rows.labels(*labels, "yes").inc(same)
+            m.shadow_rows.labels(*labels, "no").inc(len(primary["label"]) - same)
+        diffs = [
+            float(np.max(np.abs(outputs[k] - primary[k])))
+            for k in ("probabilities", "prediction", "scores")
+            if k in outputs
+            and k in primary
+            and outputs[k].shape == primary[k].shape
+            and outputs[k].size
+        ]
+        if diffs:
+            m.shadow_diff.labels(*labels).observe(max(diffs))
