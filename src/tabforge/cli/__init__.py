@@ -15,7 +15,9 @@ import click
 from rich.table import Table
 
 from tabforge import __version__
-from tabforge.data.schema import MAX_CATEGORIES, TASKS
+from tabforge.config import REGISTRY_HELP
+from tabforge.contract.manifest import TASKS
+from tabforge.data.schema import MAX_CATEGORIES
 from tabforge.errors import TabforgeError
 from tabforge.progress import Reporter, output_console
 
@@ -25,8 +27,6 @@ STARTED = time.monotonic()  # --time-budget covers the whole process: the model 
 # that is busy with anything else that made one 156-row LightGBM fit take 18 s instead of
 # 0.3 s. Set before any of them is imported; a user's own setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-REGISTRY_HELP = "Registry directory (default: $TABFORGE_REGISTRY, then ./models)."
 
 
 class Group(click.Group):
@@ -269,7 +269,6 @@ def demo_curls(row: dict[str, Any], model: Any, port: int) -> list[str]:
 
 
 def _serve_demo(registry: str | None, port: int, curls: list[str]) -> None:
-    from tabforge.config import registry_root
     from tabforge.serve.runner import serve as run_server
     from tabforge.serve.settings import ServeSettings
 
@@ -277,7 +276,7 @@ def _serve_demo(registry: str | None, port: int, curls: list[str]) -> None:
     for line in curls:
         click.echo(f"  {line}\n")
     sys.stdout.flush()
-    run_server(ServeSettings(registry=Path(registry_root(registry)), models=("churn",), port=port))
+    run_server(ServeSettings.from_env(registry=registry, models=("churn",), port=port))
 
 
 # Command groups defined in their own modules attach themselves to `main` on import.

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
-import os
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from tabforge.errors import ConfigError
 from tabforge.registry.layout import ELSEWHERE
 from tabforge.registry.store import FilesystemRegistry
 from tabforge.serve.settings import ServeSettings
+
+if TYPE_CHECKING:
+    from tabforge.serve.app import App
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -79,23 +83,41 @@ def _graceful_server() -> type:
     return GracefulServer
 
 
+def worker_app(handed: Mapping[str, str]) -> App:
+    """The app of one server worker, from the settings its parent handed it.
+
+    The settings travel in their text form inside uvicorn's config (pickled to each worker
+    process) and are parsed and validated here once, the same way as the environment is:
+    nothing passes through ``os.environ``.
+    """
+    from tabforge.serve.app import configure_logging, create_app
+
+    configure_logging()  # each worker process logs its own loads and swaps
+    return create_app(ServeSettings.from_env(handed))
+
+
 def serve(settings: ServeSettings) -> None:
     import uvicorn
 
-    from tabforge.serve.protocol import DeadlineProtocol
+    from tabforge.serve.deadlines import DeadlineProtocol
 
     for warning in check_registry(settings):
         print(f"warning: {warning}", file=sys.stderr, flush=True)
     sock = listen(settings.host, settings.port)
-    os.environ.update(settings.to_env())  # workers build the app from these
+    # Partials of module-level callables pickle, so they reach spawned workers as they are.
+    protocol: Any = functools.partial(
+        DeadlineProtocol,
+        header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
+    )
     config = uvicorn.Config(
-        "tabforge.serve.app:app_from_env",
+        functools.partial(worker_app, settings.to_env()),
         factory=True,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
         loop="uvloop",
-        http=DeadlineProtocol,
+        http=protocol,
         access_log=False,
         log_level="info",
         timeout_keep_alive=5,

@@ -1,67 +1,98 @@
-"""Server settings: one dataclass, read from TABFORGE_* environment variables by workers."""
+"""Server settings: one validated type, the source of ``tabforge serve``'s options.
+
+Each field is declared once with its help, environment variable, option and bounds
+(:func:`tabforge.config.setting`). The CLI builds its options and shows its defaults from
+these declarations; a value is validated on construction, so the CLI, the demo and
+``create_app()`` refuse alike. Workers receive the settings in their text form and parse
+and validate them again (``to_env`` / ``from_env``), never through ``os.environ``.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
+from tabforge.config import (
+    DEFAULT_REGISTRY,
+    REGISTRY_HELP,
+    check_bounds,
+    environment,
+    parse,
+    setting,
+    settings_of,
+    text,
+)
 from tabforge.errors import ConfigError
 
-ENV_PREFIX = "TABFORGE_SERVE_"
+DEFAULT_ROOT = Path(DEFAULT_REGISTRY)
 
 
 @dataclass(frozen=True)
 class ServeSettings:
-    registry: Path = Path("models")
-    #: Model names to serve; empty serves every model in the registry.
-    models: tuple[str, ...] = ()
-    #: Bind address; loopback unless told otherwise.
-    host: str = "127.0.0.1"
-    #: TCP port, 1-65535; 0 picks a free one (the start-up log says which).
-    port: int = 8000
-    #: Server processes sharing the port.
-    workers: int = 1
-    #: onnxruntime intra-op threads per call; 0 = 1 (parallelism comes from concurrent calls).
-    threads: int = 0
-    #: Largest request body accepted (413 above it).
-    max_body_bytes: int = 64 * 1024 * 1024
-    #: Most rows in one request (413 above it).
-    max_rows: int = 100_000
-    #: Seconds a client has to send a request's line and headers; slower ones are cut off.
-    header_timeout: float = 10.0
-    #: Seconds a client has to send a request's body once its headers are in (408, closed).
-    body_timeout: float = 60.0
-    #: Seconds a shutdown waits for in-flight requests.
-    shutdown_timeout: float = 30.0
-    #: Follow the registry: new versions, moved aliases and deletions apply while serving.
-    watch: bool = True
-    #: Seconds between two looks at the registry.
-    watch_interval: float = 1.0
-    #: Response cache entries per model version (0: no cache).
-    cache_entries: int = 0
-    #: Dynamic batching: most rows in one onnxruntime call (0 turns batching off).
-    max_batch_rows: int = 256
-    #: Dynamic batching: how long a batch that is not full may wait for more rows.
-    max_delay_us: int = 0
-    #: Per-model batching, "name=max_batch_rows[:max_delay_us]" entries.
-    model_batching: tuple[str, ...] = ()
+    # Variables are TABFORGE_SERVE_<FIELD> unless a field says otherwise; options --field-name.
+    ENV_GROUP: ClassVar[str] = "SERVE_"
+
+    # fmt: off
+    registry: Path = setting(DEFAULT_ROOT, REGISTRY_HELP, env="REGISTRY")  # noqa: RUF009
+    models: tuple[str, ...] = setting((), "Models to serve (a,b), each one in the registry; "
+                                          "default: all.")
+    host: str = setting("127.0.0.1", "Address to bind (loopback unless told otherwise).")
+    port: int = setting(8000, "TCP port, 1-65535; 0 picks a free port (the start-up log "
+                              "says which).", low=0, high=65535,
+                        hint="use 1-65535 (0 picks a free port)")
+    workers: int = setting(1, "Server processes sharing the port.", low=1)
+    threads: int = setting(0, "onnxruntime intra-op threads per call (0: 1; parallelism comes "
+                              "from concurrent calls).", low=0)
+    max_rows: int = setting(100_000, "Most rows in one request (413 above it).", low=1)
+    max_body_mb: float = setting(64.0, "Largest request body in MiB (413 above it).", above=0)
+    max_batch_rows: int = setting(256, "Dynamic batching: most rows in one onnxruntime call; "
+                                       "0 turns batching off.", low=0)
+    max_delay_us: int = setting(0, "Dynamic batching: how long (microseconds) a batch that is "
+                                   "not full may wait.", low=0)
+    model_batching: tuple[str, ...] = setting((), "Batching for one model, NAME=ROWS[:DELAY_US], "
+                                                  "overriding the two options above.")
+    watch: bool = setting(True, "Follow the registry: new versions, moved aliases and deletions "
+                                "apply while serving.")
+    watch_interval: float = setting(1.0, "Seconds between two looks at the registry.", above=0)
+    cache_entries: int = setting(0, "Response cache entries per model version (0: off).", low=0)
+    header_timeout: float = setting(10.0, "Seconds a client has to send a request's line and "
+                                          "headers (then it is cut off).", above=0)
+    body_timeout: float = setting(60.0, "Seconds a client has to send a request's body once its "
+                                        "headers are in (408 after).", above=0)
+    shutdown_timeout: float = setting(30.0, "Seconds a shutdown waits for in-flight requests.",
+                                      low=0)
+    admin_token: str = setting("", "Bearer token of the admin API; empty turns the API off.",
+                               env="ADMIN_TOKEN", secret=True)
+    api_keys: tuple[str, ...] = setting((), "Keys required on model and inference endpoints; "
+                                            "none: open.", env="API_KEYS", secret=True)
+    # fmt: on
 
     def __post_init__(self) -> None:
-        # Validated where defined, so the CLI, the demo and create_app() all refuse alike.
-        if not 0 <= self.port <= 65535:
-            raise ConfigError(
-                f"--port {self.port} is out of range: use 1-65535 (0 picks a free port)"
-            )
+        # Absolute, so every worker and every message means the same directory.
+        object.__setattr__(self, "registry", Path(self.registry).absolute())
         if not self.host.strip():
             raise ConfigError("--host is empty: give an address such as 127.0.0.1 or 0.0.0.0")
+        check_bounds(self)
+        for entry in self.model_batching:
+            name, eq, rows_delay = entry.partition("=")
+            rows, _, delay = rows_delay.partition(":")
+            if not (name and eq and rows.isdigit() and (not delay or delay.isdigit())):
+                raise ConfigError(f"--model-batching {entry!r}: expected NAME=ROWS[:DELAY_US]")
+
+    @property
+    def max_body_bytes(self) -> int:
+        """--max-body-mb in bytes."""
+        return int(self.max_body_mb * 1024 * 1024)
 
     def batch_policy(self, model: str) -> tuple[int, int]:
         """(max_batch_rows, max_delay_us) for a model: its own entry, else the defaults."""
         for entry in self.model_batching:
-            name, _, spec = entry.partition("=")
+            name, _, rows_delay = entry.partition("=")
             if name == model:
-                rows, _, delay = spec.partition(":")
+                rows, _, delay = rows_delay.partition(":")
                 return int(rows), int(delay or self.max_delay_us)
         return self.max_batch_rows, self.max_delay_us
 
@@ -75,31 +106,16 @@ class ServeSettings:
         return max(1, cores // (max(1, self.workers) * self.session_threads()))
 
     def to_env(self) -> dict[str, str]:
-        out = {}
-        for key, value in asdict(self).items():
-            text = ",".join(value) if isinstance(value, tuple) else str(value)
-            out[ENV_PREFIX + key.upper()] = text
-        return out
+        """The settings as TABFORGE_* variables: what a worker is handed, read by from_env."""
+        return {s.variable: text(getattr(self, s.name)) for s in settings_of(type(self))}
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> ServeSettings:
-        env = dict(os.environ if env is None else env)
-        values: dict[str, object] = {}
-        for f in fields(cls):
-            raw = env.get(ENV_PREFIX + f.name.upper())
-            if raw is None:
-                continue
-            default = f.default
-            if isinstance(default, tuple):
-                values[f.name] = tuple(v for v in raw.split(",") if v)
-            elif isinstance(default, Path):
-                values[f.name] = Path(raw)
-            elif isinstance(default, bool):
-                values[f.name] = raw.lower() in ("1", "true", "yes")
-            elif isinstance(default, int):
-                values[f.name] = int(raw)
-            elif isinstance(default, float):
-                values[f.name] = float(raw)
-            else:
-                values[f.name] = raw
-        return cls(**values)  # type: ignore[arg-type]
+    def from_env(cls, env: Mapping[str, str] | None = None, **given: Any) -> ServeSettings:
+        """Settings from TABFORGE_* variables (``os.environ`` unless ``env``), then ``given``.
+
+        ``given`` holds typed values (the command line's); a None there means "not given".
+        """
+        found = environment(env)
+        values = {s.name: parse(s, found[s.env]) for s in settings_of(cls) if s.env in found}
+        values |= {key: value for key, value in given.items() if value is not None}
+        return cls(**values)
