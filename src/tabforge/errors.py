@@ -2,6 +2,11 @@
 
 The CLI and the server each have one place that turns these into an exit or a response,
 so a message written here is exactly what the user reads.
+
+Exit codes: 0 success; 1 out of memory; 2 bad input (the user can fix the command, the
+file or the reference: every error here unless it says otherwise, and click's usage errors);
+3 storage failure (the file system refused a write: full, read-only, permissions; the same
+command may succeed once the disk is fixed); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -54,9 +59,12 @@ class RegistryError(TabforgeError):
 class StorageError(RegistryError):
     """The registry's file system refused a write (full, read-only, permissions).
 
-    Nothing was changed. Over HTTP it is the server's storage, not the request, at fault.
+    Nothing was changed. Not bad input: its own exit code, so a script can tell "fix the
+    disk and retry" from "fix the command". Over HTTP it is the server's storage, not the
+    request, at fault.
     """
 
+    exit_code = 3
     http_status = 507
 
 

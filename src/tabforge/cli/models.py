@@ -10,11 +10,12 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
-from tabforge.cli import REGISTRY_HELP, main
-from tabforge.config import registry_root
-from tabforge.export.manifest import Manifest
+from tabforge.cli import main
+from tabforge.config import REGISTRY_HELP, registry_root
+from tabforge.contract import Manifest
 from tabforge.progress import output_console
 from tabforge.registry.compat import incompatibilities
+from tabforge.registry.policy import ServingPolicy
 from tabforge.registry.refs import DEFAULT_ALIAS, ModelRef
 from tabforge.registry.store import FilesystemRegistry
 
@@ -90,8 +91,8 @@ def show(ref: str, registry: str | None, as_json: bool) -> None:
     resolved = store.resolve(ref)
     manifest = store.manifest(resolved)
     aliases = {a: v for a, v in store.aliases(resolved.name).items()}
-    route = store.route(resolved.name)
-    shadow_doc = store.shadow(resolved.name)
+    policy = ServingPolicy(store)
+    route, shadow_doc = policy.route(resolved.name), policy.shadow(resolved.name)
     if as_json:
         extra = {"aliases": aliases, "route": route, "shadow": shadow_doc}
         doc = msgspec.to_builtins(manifest) | extra
@@ -191,7 +192,7 @@ def route(
         if not eq or not target or not weight.strip().isdigit():
             raise ConfigError(f"route {item!r}: expected TARGET=WEIGHT, e.g. production=90")
         parsed[target] = int(weight)
-    _store(registry).set_route(name, parsed)
+    ServingPolicy(_store(registry)).set_route(name, parsed)
     if not quiet:
         shown = ", ".join(f"{t}={w}" for t, w in parsed.items()) or "cleared"
         click.echo(f"{name} route: {shown}")
@@ -212,7 +213,7 @@ def shadow(
 
     if clear == (ref is not None):
         raise ConfigError("give the shadow REF, or --clear")
-    doc = _store(registry).set_shadow(name, None if clear else ref, sample)
+    doc = ServingPolicy(_store(registry)).set_shadow(name, None if clear else ref, sample)
     if not quiet:
         click.echo(
             f"{name} shadow: {doc['target']} ({doc['sample']:.0%})"

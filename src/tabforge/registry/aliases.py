@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-import os
 import socket
 from typing import Literal
 
 import msgspec
+
+from tabforge.config import user as configured_user
 
 Action = Literal["promote", "rollback", "remove"]
 
@@ -32,7 +33,8 @@ class AliasFile(msgspec.Struct):
 
 
 def who() -> str:
-    user = os.environ.get("TABFORGE_USER")
+    """Who a change is recorded as: TABFORGE_USER, else the login and host."""
+    user = configured_user()
     if user:
         return user
     try:

@@ -8,7 +8,7 @@ the task changes, or the class labels differ.
 
 from __future__ import annotations
 
-from tabforge.export.manifest import Manifest
+from tabforge.contract import Manifest
 
 
 def incompatibilities(current: Manifest, candidate: Manifest) -> list[str]:

@@ -2,26 +2,26 @@
 
 A version is written into a temporary directory beside its final place, flushed to disk,
 then renamed: readers see a whole version or none, and a crash leaves only a temp
-directory that no reader looks at. Versions never change once written. Aliases live in
-``<root>/<name>/aliases.json``, replaced atomically under the model's file lock.
+directory that no reader looks at (``registry.atomic`` is the one place that does this).
+Versions never change once written. Aliases live in ``<root>/<name>/aliases.json``, replaced
+atomically under the model's file lock. Routes and shadows are serving policy:
+``registry.policy``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import shutil
-import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
+from tabforge.contract import manifest as mf
+from tabforge.contract import sha256_bytes
 from tabforge.errors import NotFoundError, RegistryError, StorageError
-from tabforge.export import manifest as mf
 from tabforge.registry import aliases as al
+from tabforge.registry.atomic import changing
 from tabforge.registry.compat import incompatibilities
 from tabforge.registry.layout import (
     ELSEWHERE,
@@ -31,45 +31,17 @@ from tabforge.registry.layout import (
     model_names,
     version_numbers,
 )
-from tabforge.registry.lock import locked
 from tabforge.registry.refs import DEFAULT_ALIAS, ModelRef, validate_alias, validate_name
 
 __all__ = ["MANIFEST_FILE", "MODEL_FILE", "FilesystemRegistry", "sha256_bytes", "slugify"]
 
 ALIASES_FILE = "aliases.json"
-ROUTES_FILE = "routes.json"
-SHADOW_FILE = "shadow.json"
-LOCK_FILE = ".lock"
-TMP_PREFIX = ".tmp-"
 
 
 def slugify(text: str) -> str:
     """A valid model name from a file stem ('Churn Data 2024' -> 'churn-data-2024')."""
     slug = re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-_")[:64]
     return slug or "model"
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _write(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _os_error(action: str, exc: OSError) -> StorageError:
-    return StorageError(f"cannot {action}: {exc.strerror or exc}")
 
 
 class FilesystemRegistry:
@@ -158,78 +130,6 @@ class FilesystemRegistry:
             return ModelRef(ref.name, table[DEFAULT_ALIAS], DEFAULT_ALIAS)
         return ModelRef(ref.name, versions[-1])
 
-    def route(self, name: str) -> dict[str, int]:
-        """The traffic route of ``name``: target (alias or version number) -> weight; {} if none."""
-        weights: dict[str, int] = self._read_setting(name, ROUTES_FILE, dict[str, int])
-        return weights
-
-    def set_route(self, name: str, weights: dict[str, int]) -> dict[str, int]:
-        """Split unversioned traffic of ``name`` over aliases or versions; {} clears it."""
-        if not self.versions(name):
-            raise self.unknown([name])
-        for target, weight in weights.items():
-            if weight < 0:
-                raise RegistryError(f"route weight for {target!r} must be 0 or more, got {weight}")
-            self.resolve(f"{name}:{target}" if target.isdigit() else f"{name}@{target}")
-        if weights and sum(weights.values()) <= 0:
-            raise RegistryError("route weights must add up to more than 0")
-        self._replace_setting(name, ROUTES_FILE, weights, "route")
-        return weights
-
-    def shadow(self, name: str) -> dict[str, Any]:
-        """The shadow of ``name``: {"target": alias or version, "sample": fraction}; {} if none."""
-        doc: dict[str, Any] = self._read_setting(name, SHADOW_FILE, dict[str, Any])
-        return doc
-
-    def set_shadow(
-        self, name: str, ref: ModelRef | str | None, sample: float = 0.1
-    ) -> dict[str, Any]:
-        """Mirror a sample of ``name``'s unversioned traffic to ``ref``; None clears it."""
-        doc: dict[str, Any] = {}
-        if ref is not None:
-            ref = ModelRef.parse(ref) if isinstance(ref, str) else ref
-            if ref.name != name:
-                raise RegistryError(f"the shadow of {name} must be a version of {name}, not {ref}")
-            if not 0.0 < sample <= 1.0:
-                raise RegistryError(f"--sample must be in (0, 1], got {sample}")
-            if ref.version is None and ref.alias is None:
-                raise RegistryError("name the shadow as NAME:VERSION or NAME@ALIAS")
-            self.resolve(ref)
-            target = str(ref.version) if ref.version is not None else str(ref.alias)
-            doc = {"target": target, "sample": sample}
-        elif not self.versions(name):
-            raise self.unknown([name])
-        self._replace_setting(name, SHADOW_FILE, doc, "shadow")
-        return doc
-
-    def _read_setting(self, name: str, filename: str, kind: Any) -> Any:
-        """A per-model setting file, strictly decoded; {} when there is none."""
-        path = self.model_dir(name) / filename
-        try:
-            return msgspec.json.decode(path.read_bytes(), type=kind)
-        except FileNotFoundError:
-            return {}
-        except (OSError, msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise RegistryError(f"unreadable {filename} for model {name}: {exc}") from exc
-
-    def _replace_setting(self, name: str, filename: str, doc: dict[str, Any], what: str) -> None:
-        """Write a per-model setting file atomically under the model's lock; {} removes it."""
-        model_dir = self._writable_model_dir(name)
-        path = model_dir / filename
-        tmp = model_dir / f"{TMP_PREFIX}{uuid.uuid4().hex}.json"
-        try:
-            with locked(model_dir / LOCK_FILE):
-                if doc:
-                    _write(tmp, msgspec.json.encode(doc) + b"\n")
-                    os.rename(tmp, path)
-                else:
-                    path.unlink(missing_ok=True)
-                _fsync_dir(model_dir)
-        except OSError as exc:
-            raise _os_error(f"update the {what} of {name} in registry {self.root}", exc) from exc
-        finally:
-            tmp.unlink(missing_ok=True)
-
     def version_dir(self, ref: ModelRef | str) -> Path:
         resolved = self.resolve(ref)
         return self.model_dir(resolved.name) / str(resolved.version)
@@ -238,7 +138,7 @@ class FilesystemRegistry:
         folder = self.version_dir(ref)
         path = folder / MANIFEST_FILE
         try:
-            return mf.decode(path.read_bytes())
+            return mf.from_json(path.read_bytes())
         except FileNotFoundError as exc:
             raise RegistryError(f"{path} is missing") from exc
         except (OSError, msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -261,13 +161,14 @@ class FilesystemRegistry:
 
     # -- writing -----------------------------------------------------------------------
 
-    def _writable_model_dir(self, name: str) -> Path:
+    def writable_model_dir(self, name: str) -> Path:
+        """The folder of model ``name``, created if need be; StorageError if it cannot be."""
         model_dir = self.model_dir(name)
         try:
             model_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StorageError(
-                f"cannot create registry directory {self.root}: {exc.strerror}"
+                f"cannot create registry directory {model_dir}: {exc.strerror}"
             ) from exc
         if not os.access(model_dir, os.W_OK):
             raise StorageError(f"registry directory {self.root} is not writable")
@@ -275,40 +176,20 @@ class FilesystemRegistry:
 
     def put(self, name: str, model: bytes, manifest_for: Callable[[int], bytes]) -> int:
         """Store a new version; ``manifest_for(version)`` renders its manifest. Returns it."""
-        model_dir = self._writable_model_dir(name)
-        tmp = model_dir / f"{TMP_PREFIX}{uuid.uuid4().hex}"
-        try:
-            with locked(model_dir / LOCK_FILE):
-                version = max(self.versions(name), default=0) + 1
-                tmp.mkdir()
-                _write(tmp / MODEL_FILE, model)
-                _write(tmp / MANIFEST_FILE, manifest_for(version))
-                _fsync_dir(tmp)
-                os.rename(tmp, model_dir / str(version))
-                _fsync_dir(model_dir)
-        except OSError as exc:
-            raise _os_error(f"write {name} to registry {self.root}", exc) from exc
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+        model_dir = self.writable_model_dir(name)
+        with changing(model_dir, f"write {name} to registry {self.root}") as change:
+            version = max(self.versions(name), default=0) + 1
+            files = {MODEL_FILE: model, MANIFEST_FILE: manifest_for(version)}
+            change.add_dir(str(version), files)
         return version
 
     def _append(self, name: str, make: Callable[[list[al.AliasEvent]], al.AliasEvent]) -> None:
         """Read, extend and atomically replace the alias file, all under the model's lock."""
-        model_dir = self._writable_model_dir(name)
-        path = model_dir / ALIASES_FILE
-        tmp = model_dir / f"{TMP_PREFIX}{uuid.uuid4().hex}.json"
-        try:
-            with locked(model_dir / LOCK_FILE):
-                history = self._history(name)
-                history.append(make(history))
-                _write(tmp, al.encode(al.AliasFile(history)))
-                os.rename(tmp, path)
-                _fsync_dir(model_dir)
-        except OSError as exc:
-            raise _os_error(f"update aliases of {name} in registry {self.root}", exc) from exc
-        finally:
-            tmp.unlink(missing_ok=True)
+        model_dir = self.writable_model_dir(name)
+        with changing(model_dir, f"update aliases of {name} in registry {self.root}") as change:
+            history = self._history(name)
+            history.append(make(history))
+            change.replace_file(ALIASES_FILE, al.encode(al.AliasFile(history)))
 
     def promote(self, ref: ModelRef | str, alias: str, *, force: bool = False) -> ModelRef:
         """Point ``alias`` at the version ``ref`` resolves to; checks production compatibility."""
@@ -376,12 +257,6 @@ class FilesystemRegistry:
                 return al.AliasEvent(alias, "remove", None, ref.version, al.now(), al.who())
 
             self._append(resolved.name, removal)
-        doomed = model_dir / f"{TMP_PREFIX}deleted-{ref.version}-{uuid.uuid4().hex}"
-        try:
-            with locked(model_dir / LOCK_FILE):
-                os.rename(model_dir / str(ref.version), doomed)  # disappears atomically
-                _fsync_dir(model_dir)
-        except OSError as exc:
-            raise _os_error(f"delete {resolved}", exc) from exc
-        shutil.rmtree(doomed, ignore_errors=True)
+        with changing(model_dir, f"delete {resolved}") as change:
+            change.remove_dir(str(ref.version))  # disappears atomically
         return resolved
