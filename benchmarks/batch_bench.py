@@ -452,13 +452,23 @@ def render(
     ]
 
     tab = results.get("tabforge")
+    lines += _targets(args.rows, tab, ceiling_rate)
+    if tab is not None and tab.seconds is not None:
+        lines += [f"Output check: {_output_check(tab, ceiling, args.rows)}", ""]
+    for note in notes:
+        lines += [note, ""]
+    lines += [f"Rerun from the project root: `{_rerun_command(args)}`", ""]
+    return "\n".join(lines)
+
+
+def _targets(rows: int, tab: Sample | None, ceiling_rate: float | None) -> list[str]:
     if tab is None:
         speed = rss_ok = "not measured (path skipped)"
     elif tab.seconds is None:
         speed = "not met (tabforge predict failed)"
         rss_ok = "not met (tabforge predict failed)"
     else:
-        ratio = (args.rows / tab.seconds) / ceiling_rate if ceiling_rate else None
+        ratio = (rows / tab.seconds) / ceiling_rate if ceiling_rate else None
         speed = (
             "not measured (no ceiling)"
             if ratio is None
@@ -466,19 +476,13 @@ def render(
         )
         ok = tab.rss_mib is not None and tab.rss_mib < RSS_TARGET_MIB
         rss_ok = f"{'met' if ok else 'not met'} ({tab.rss_mib or 0:,.0f} MiB)"
-    lines += [
+    return [
         "Targets:",
         "",
         f"- tabforge >= {100 * SPEED_TARGET:.0f}% of ceiling rows/s: {speed}",
         f"- tabforge peak RSS < 1 GiB: {rss_ok}",
         "",
     ]
-    if tab is not None and tab.seconds is not None:
-        lines += [f"Output check: {_output_check(tab, ceiling, args.rows)}", ""]
-    for note in notes:
-        lines += [note, ""]
-    lines += [f"Rerun from the project root: `{_rerun_command(args)}`", ""]
-    return "\n".join(lines)
 
 
 def _output_check(tab: Sample, ceiling: Sample | None, rows: int) -> str:

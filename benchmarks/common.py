@@ -8,7 +8,10 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import polars as pl
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -124,10 +127,10 @@ def tree_rss_mib(pid: int) -> float | None:
     return total_kib / 1024 if total_kib else None
 
 
-def mixed_frame(n: int = 300, seed: int = 1) -> Any:
+def mixed_frame(n: int = 300, seed: int = 1) -> pl.DataFrame:
     """Numeric and categorical features with missing values; string and numeric targets.
 
-    The tests' data too (tests/conftest.py); the soak run trains on it.
+    The tests' data too (tests/helpers.py); the soak run trains on it.
     """
     import numpy as np
     import polars as pl

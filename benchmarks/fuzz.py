@@ -32,8 +32,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import default_tabforge, free_port
+from common import default_tabforge, free_port  # benchmarks/common.py, beside this script
 
 
 def train(registry: Path, tabforge: str) -> None:

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import uvloop
 
-from tabforge.serve import batching, v2
+from tabforge.contract import v2
+from tabforge.serve import batching
 from tabforge.serve import metrics as metrics_module
 from tabforge.serve.app import create_app
 from tabforge.serve.settings import ServeSettings
@@ -40,7 +41,7 @@ def per_call(fn: Callable[[], Any], n: int = 20_000) -> float:
 
 def whole_app(registry: Path, body: bytes) -> tuple[float, float]:
     app = create_app(ServeSettings(registry=registry, models=("lgbm",)))
-    app.repo.load()
+    app.service.repo.load()
     scope = {
         "type": "http", "method": "POST", "path": "/v2/models/lgbm/infer",
         "headers": [(b"content-type", b"application/json")],
@@ -63,7 +64,7 @@ def whole_app(registry: Path, body: bytes) -> tuple[float, float]:
         for _ in range(400):
             await asyncio.gather(*(app(scope, receive, send) for _ in range(16)))
         sixteen = (time.perf_counter() - started) / 6400 * 1e6
-        app.pool.shutdown()
+        app.service.pool.shutdown()
         return one, sixteen
 
     return uvloop.run(run())
@@ -102,58 +103,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--registry", type=Path, default=Path("/tmp/servebench/models"))
     args = parser.parse_args()
+    if not (args.registry / "lgbm").is_dir():
+        raise SystemExit(
+            f"serve_profile: no model 'lgbm' in {args.registry}; `make bench` trains it there"
+        )
     rng = np.random.default_rng(0)
     row = [round(float(v), 4) for v in rng.normal(size=30)]
     body = json.dumps(
         {"inputs": [{"name": "numeric", "shape": [1, 30], "datatype": "FP32", "data": row}]}
     ).encode()
-
-    app = create_app(ServeSettings(registry=args.registry, models=("lgbm",)))
-    app.repo.load()
-    version, predictor = app.repo.get("lgbm", None)
-    manifest = predictor.manifest
-    request = v2.decode_request(body)
-    feed = v2.assemble(request, manifest, max_rows=100_000)
-    outputs = predictor.run(feed)
-    stages = {
-        "decode JSON (msgspec)": lambda: v2.decode_request(body),
-        "validate + build tensors": lambda: v2.assemble(request, manifest, max_rows=100_000),
-        "onnxruntime run (1 row)": lambda: predictor.run(feed),
-        "encode response": lambda: v2.response(request, "lgbm", version, outputs, manifest),
-        "metrics for one request": lambda: app.metrics.request_done("lgbm", "1", "v2", 200, 1e-3),
-    }
-    app.pool.shutdown()
     print("| stage | us per call |\n|---|---:|")
-    for name, fn in stages.items():
-        print(f"| {name} | {per_call(fn):.1f} |")
-
-    rows = [("as shipped", whole_app(args.registry, body))]
-    dispatch = batching.Batcher._dispatch
-
-    def inline(self: batching.Batcher, batch: list[Any]) -> None:
-        self._busy += 1
-        self._finish(batch, self._execute(batch))
-
-    batching.Batcher._dispatch = inline  # type: ignore[method-assign]
-    rows.append(("inference inline (no thread handoff)", whole_app(args.registry, body)))
-    batching.Batcher._dispatch = dispatch  # type: ignore[method-assign]
-
-    class Null:
-        def __getattr__(self, name: str) -> Any:
-            return lambda *a, **k: self
-
-    real = metrics_module.Metrics.__init__
-
-    def no_metrics(self: Any) -> None:
-        real(self)
-        for key in list(vars(self)):
-            if key not in ("registry", "_children"):
-                setattr(self, key, Null())
-        self.request_done = lambda *a, **k: None
-
-    metrics_module.Metrics.__init__ = no_metrics  # type: ignore[method-assign]
-    rows.append(("metrics disabled", whole_app(args.registry, body)))
-    metrics_module.Metrics.__init__ = real  # type: ignore[method-assign]
+    for name, us in stage_timings(args.registry, body).items():
+        print(f"| {name} | {us:.1f} |")
+    rows = whole_app_variants(args.registry, body)
     executor, dedicated = thread_round_trips()
     print("\n| no-op round trip to a worker thread | us |\n|---|---:|")
     print(f"| loop.run_in_executor | {executor:.0f} |")
@@ -164,6 +126,59 @@ def main() -> None:
     print("|---|---:|---:|")
     for name, (one, sixteen) in rows:
         print(f"| {name} | {one:.0f} | {sixteen:.0f} |")
+
+
+def stage_timings(registry: Path, body: bytes) -> dict[str, float]:
+    """Microseconds per call of each stage a single-row V2 request goes through."""
+    app = create_app(ServeSettings(registry=registry, models=("lgbm",)))
+    app.service.repo.load()
+    version, predictor = app.service.repo.get("lgbm", None)
+    manifest = predictor.manifest
+    request = v2.decode_request(body)
+    feed = v2.assemble(request, manifest.inputs, max_rows=100_000)
+    outputs = predictor.run(feed)
+    metrics = app.service.metrics
+    stages = {
+        "decode JSON (msgspec)": lambda: v2.decode_request(body),
+        "validate + build tensors": lambda: v2.assemble(request, manifest.inputs, max_rows=100_000),
+        "onnxruntime run (1 row)": lambda: predictor.run(feed),
+        "encode response": lambda: v2.response(request, "lgbm", version, outputs, manifest),
+        "metrics for one request": lambda: metrics.request_done("lgbm", "1", "v2", 200, 1e-3),
+    }
+    app.service.pool.shutdown()
+    return {name: per_call(fn) for name, fn in stages.items()}
+
+
+def whole_app_variants(registry: Path, body: bytes) -> list[tuple[str, tuple[float, float]]]:
+    """The whole app as shipped, with inference inline, and with metrics disabled."""
+    rows = [("as shipped", whole_app(registry, body))]
+    dispatch = batching.Batcher._dispatch
+
+    def inline(self: batching.Batcher, batch: list[Any]) -> None:
+        self._busy += 1
+        self._finish(batch, self._execute(batch))
+
+    batching.Batcher._dispatch = inline  # type: ignore[method-assign]
+    rows.append(("inference inline (no thread handoff)", whole_app(registry, body)))
+    batching.Batcher._dispatch = dispatch  # type: ignore[method-assign]
+
+    class Null:
+        def __getattr__(self, name: str) -> Any:
+            return lambda *a, **k: self
+
+    real = metrics_module.ServerMetrics.__init__
+
+    def no_metrics(self: Any) -> None:
+        real(self)
+        for key in list(vars(self)):
+            if key not in ("registry", "_children"):
+                setattr(self, key, Null())
+        self.request_done = lambda *a, **k: None
+
+    metrics_module.ServerMetrics.__init__ = no_metrics  # type: ignore[method-assign]
+    rows.append(("metrics disabled", whole_app(registry, body)))
+    metrics_module.ServerMetrics.__init__ = real  # type: ignore[method-assign]
+    return rows
 
 
 if __name__ == "__main__":

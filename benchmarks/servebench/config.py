@@ -1,0 +1,34 @@
+"""What the serving benchmark runs, where its files are, and the targets it reports against."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "benchmarks" / "serve_bench.py"  # the entry script (the ceiling reruns it)
+HELPERS = ROOT / "benchmarks" / "serve_bench"  # the FastAPI peer's app and wrk's Lua script
+LUA_SCRIPT = HELPERS / "post.lua"
+
+ROWS = 20_000
+N_ESTIMATORS = 200
+BATCH = 1_000  # rows per request in the batch scenarios
+SECTION_HEADING = "## Serving"
+PEERS = ("tabforge", "mlserver", "fastapi", "ceiling")
+
+
+MLSERVER_SPECS = [
+    ["mlserver==1.7.*", "mlserver-lightgbm==1.7.*"],
+    ["mlserver", "mlserver-lightgbm"],
+]
+
+
+FASTAPI_SPEC = ["fastapi", "uvicorn", "uvloop", "httptools", "numpy"]  # + lightgbm, see below
+INSTALL_TIMEOUT = 1200.0  # seconds per pip install
+START_TIMEOUT = 180.0  # seconds for a server to answer ready
+AGREE = 1e-5  # |P(server) - P(reference)| allowed for the same row
+NOISY = 10.0  # others' CPU (% of one core) above which a run is flagged as disturbed
+SPEEDUP_TARGET = 8.0  # tabforge single-row c=16 req/s over MLServer's
+P99_TARGET_MS = 5.0
+CEILING_SHARE_TARGET = 0.60  # tabforge 1,000-row binary rows/s over the ceiling's
+NOISE = 0.03  # batching on may be this much below off and still count as "not slower"
+GAIN = 0.05  # batching on must beat off by this much on logreg to count as a gain
