@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from dataclasses import dataclass
+import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from benchmarks.common import mixed_frame
 from tabforge.cli import main
-
-__all__ = ["mixed_frame"]  # tests import it from here
-
-
-@dataclass
-class Run:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
+from tests.helpers import Cli, Run, mixed_frame
 
 
 @pytest.fixture
-def cli(tmp_path: Path) -> Callable[..., Run]:
+def cli(tmp_path: Path) -> Cli:
     """Run the CLI in-process; --registry defaults to a fresh directory under tmp_path."""
 
     def run(*args: str, registry: Path | None = None) -> Run:
@@ -50,11 +35,6 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-def stored(registry: Path, ref: str) -> Path:
-    name, version = ref.split(":")
-    return registry / name / version
-
-
 @pytest.fixture(scope="session")
 def trained_registry(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     """A registry with mixed:1 (lightgbm) and mixed:2 (logistic), trained once per session."""
@@ -70,17 +50,6 @@ def trained_registry(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -
 @pytest.fixture
 def registry(tmp_path: Path, trained_registry: Path) -> Path:
     """A private copy of the trained registry, free to change."""
-    import shutil
-
     copy = tmp_path / "models"
     shutil.copytree(trained_registry, copy)
     return copy
-
-
-def snapshot(root: Path) -> dict[str, bytes]:
-    """Every file under root with its bytes (lock files aside), to prove nothing changed."""
-    return {
-        str(p.relative_to(root)): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and p.name != ".lock"
-    }

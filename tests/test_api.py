@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,11 +19,11 @@ from tabforge.errors import DataError, NotFoundError
 
 
 @pytest.fixture
-def frame(data_dir) -> pl.DataFrame:
+def frame(data_dir: Path) -> pl.DataFrame:
     return pl.read_csv(data_dir / "mixed.csv")
 
 
-def test_every_input_type_gives_identical_predictions(registry, frame):
+def test_every_input_type_gives_identical_predictions(registry: Path, frame: pl.DataFrame) -> None:
     model = tabforge.load("mixed:1", registry=registry)
     # Missing values first: numpy object arrays that start with None become polars Object columns.
     frame = frame.sort("color", "a", nulls_last=False, maintain_order=True)
@@ -45,7 +46,7 @@ def test_every_input_type_gives_identical_predictions(registry, frame):
         assert_frame_equal(model.predict(data), expected, check_exact=True), kind
 
 
-def test_attributes(registry):
+def test_attributes(registry: Path) -> None:
     model = tabforge.load("mixed", registry=registry)
     assert str(model.ref) == "mixed:2"
     assert model.schema.numeric == ("a", "b", "c")
@@ -55,7 +56,7 @@ def test_attributes(registry):
     assert "mixed:2" in repr(model)
 
 
-def test_missing_values_and_unseen_categories_are_fine(registry):
+def test_missing_values_and_unseen_categories_are_fine(registry: Path) -> None:
     model = tabforge.load("mixed:1", registry=registry)
     out = model.predict(
         [
@@ -67,7 +68,7 @@ def test_missing_values_and_unseen_categories_are_fine(registry):
     assert set(out["label"]) <= {"high", "low", "mid"}
 
 
-def test_bad_rows_are_refused_clearly(registry):
+def test_bad_rows_are_refused_clearly(registry: Path) -> None:
     model = tabforge.load("mixed:1", registry=registry)
     with pytest.raises(DataError, match="missing required columns: 'shape'"):
         model.predict({"a": [1.0], "b": [1.0], "c": [1.0], "color": ["red"]})
@@ -80,7 +81,7 @@ def test_bad_rows_are_refused_clearly(registry):
         tabforge.load("mixed@production", registry=registry)
 
 
-def test_one_model_shared_by_threads(registry, frame):
+def test_one_model_shared_by_threads(registry: Path, frame: pl.DataFrame) -> None:
     model = tabforge.load("mixed:1", registry=registry)
     expected = model.predict(frame)
     chunks = [frame.slice(i, 37) for i in range(0, frame.height, 37)]
@@ -91,7 +92,9 @@ def test_one_model_shared_by_threads(registry, frame):
         assert_frame_equal(result, results[i % len(chunks)])
 
 
-def test_prediction_paths_never_import_pickle_loaders(registry, data_dir, tmp_path):
+def test_prediction_paths_never_import_pickle_loaders(
+    registry: Path, data_dir: Path, tmp_path: Path
+) -> None:
     script = textwrap.dedent(f"""
         import pickle, sys
         def refuse(*args, **kwargs):
@@ -121,7 +124,7 @@ def test_prediction_paths_never_import_pickle_loaders(registry, data_dir, tmp_pa
     assert done.stdout.strip() == ""
 
 
-def test_pandas_is_only_needed_for_pandas_input(registry):
+def test_pandas_is_only_needed_for_pandas_input(registry: Path) -> None:
     model = tabforge.load("mixed:1", registry=registry)
     out = model.predict(pd.DataFrame({"a": [1.0], "b": [2.0], "c": [0.0], "color": ["red"],
                                       "shape": [None]}))  # fmt: skip

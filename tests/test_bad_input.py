@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import Cli
+
 
 def _csv(path: Path, header: list[str], rows: list[list[object]]) -> Path:
     with open(path, "w", newline="") as f:
@@ -73,7 +75,15 @@ CASES = [
 @pytest.mark.parametrize(
     ("file", "extra", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
-def test_bad_input_gets_one_line_and_exit_2(cli, tmp_path, data_dir, bad_files, file, extra, words):
+def test_bad_input_gets_one_line_and_exit_2(
+    cli: Cli,
+    tmp_path: Path,
+    data_dir: Path,
+    bad_files: dict[str, Path],
+    file: str,
+    extra: list[str],
+    words: str,
+) -> None:
     path = bad_files.get(file) or (
         data_dir / file if (data_dir / file).exists() else tmp_path / file
     )
@@ -88,19 +98,21 @@ def test_bad_input_gets_one_line_and_exit_2(cli, tmp_path, data_dir, bad_files, 
     assert not registry.exists() or not any(p.name.isdigit() for p in registry.rglob("*"))
 
 
-def test_registry_that_cannot_be_written_is_refused_cleanly(cli, tmp_path, data_dir):
+def test_registry_that_cannot_be_written_is_refused_cleanly(
+    cli: Cli, tmp_path: Path, data_dir: Path
+) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the registry should be")
     run = cli(
         "train", str(data_dir / MIXED), "--target", "label", "--model", "logistic",
         "--drop", "value,binary", "--registry", str(blocker / "models"),
     )  # fmt: skip
-    assert run.exit_code == 2
+    assert run.exit_code == 3  # a storage failure (tests/test_storage_errors.py)
     assert run.stderr.startswith("error: cannot create registry directory")
     assert len(run.stderr.strip().splitlines()) == 1
 
 
-def test_parity_failure_stores_nothing(cli, tmp_path, data_dir):
+def test_parity_failure_stores_nothing(cli: Cli, tmp_path: Path, data_dir: Path) -> None:
     # An impossible tolerance makes the (real) parity check fail: nothing may be stored.
     registry = tmp_path / "models"
     run = cli(

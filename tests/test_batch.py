@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
 import tabforge
-from tests.conftest import mixed_frame, snapshot
+from tests.helpers import Cli, mixed_frame, read_only, snapshot
 
 
 @pytest.fixture
-def big(tmp_path) -> pl.DataFrame:
+def big(tmp_path: Path) -> pl.DataFrame:
     """Several times --batch-rows, in a known order."""
     return pl.concat([mixed_frame(300, seed=s) for s in range(7)]).with_row_index("rid")
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "arrow", "ndjson"])
-def test_streams_a_file_many_batches_long(cli, registry, tmp_path, big, fmt):
+def test_streams_a_file_many_batches_long(
+    cli: Cli, registry: Path, tmp_path: Path, big: pl.DataFrame, fmt: str
+) -> None:
     source = tmp_path / f"in.{fmt}"
-    {"csv": big.write_csv, "parquet": big.write_parquet, "arrow": big.write_ipc,
-     "ndjson": big.write_ndjson}[fmt](source)  # fmt: skip
+    writers: dict[str, Callable[[Path], object]] = {
+        "csv": big.write_csv, "parquet": big.write_parquet, "arrow": big.write_ipc,
+        "ndjson": big.write_ndjson,
+    }  # fmt: skip
+    writers[fmt](source)
     out = tmp_path / "out.parquet"
     run = cli("predict", "mixed:1", str(source), "-o", str(out), "--batch-rows", "256",
               "--keep", "rid,label", "--registry", str(registry))  # fmt: skip
@@ -35,7 +43,7 @@ def test_streams_a_file_many_batches_long(cli, registry, tmp_path, big, fmt):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
-def test_csv_output(cli, registry, tmp_path, data_dir):
+def test_csv_output(cli: Cli, registry: Path, tmp_path: Path, data_dir: Path) -> None:
     out = tmp_path / "scores.csv"
     run = cli("predict", "mixed", str(data_dir / "mixed.csv"), "-o", str(out), "--registry",
               str(registry), "-q")  # fmt: skip
@@ -46,7 +54,7 @@ def test_csv_output(cli, registry, tmp_path, data_dir):
     assert result.columns == ["label", "proba_high", "proba_low", "proba_mid"]
 
 
-def _with_bad_values(big: pl.DataFrame, path) -> list[int]:
+def _with_bad_values(big: pl.DataFrame, path: Path) -> list[int]:
     rows = [5, 700, 1999]
     df = big.with_columns(pl.col("b").cast(pl.String))
     df = df.with_columns(
@@ -56,7 +64,9 @@ def _with_bad_values(big: pl.DataFrame, path) -> list[int]:
     return rows
 
 
-def test_a_bad_value_fails_naming_row_and_column_and_writes_nothing(cli, registry, tmp_path, big):
+def test_a_bad_value_fails_naming_row_and_column_and_writes_nothing(
+    cli: Cli, registry: Path, tmp_path: Path, big: pl.DataFrame
+) -> None:
     source = tmp_path / "in.csv"
     _with_bad_values(big, source)
     out = tmp_path / "out.parquet"
@@ -67,7 +77,9 @@ def test_a_bad_value_fails_naming_row_and_column_and_writes_nothing(cli, registr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "models"]
 
 
-def test_on_error_skip_writes_rejects_beside_the_output(cli, registry, tmp_path, big):
+def test_on_error_skip_writes_rejects_beside_the_output(
+    cli: Cli, registry: Path, tmp_path: Path, big: pl.DataFrame
+) -> None:
     source = tmp_path / "in.csv"
     bad = _with_bad_values(big, source)
     out = tmp_path / "out.parquet"
@@ -84,7 +96,9 @@ def test_on_error_skip_writes_rejects_beside_the_output(cli, registry, tmp_path,
     assert rejects["b"].to_list() == ["n/a?"] * 3
 
 
-def test_a_run_that_fails_late_leaves_no_output(cli, registry, tmp_path, big):
+def test_a_run_that_fails_late_leaves_no_output(
+    cli: Cli, registry: Path, tmp_path: Path, big: pl.DataFrame
+) -> None:
     """Earlier batches were written to a temp file; the failure removes it."""
     source = tmp_path / "in.csv"
     df = big.with_columns(pl.col("a").cast(pl.String))
@@ -115,7 +129,9 @@ BAD = [
 
 @pytest.mark.parametrize(("source", "output", "extra", "words"), [b[1:] for b in BAD],
                          ids=[b[0] for b in BAD])  # fmt: skip
-def test_bad_predict_input(cli, registry, tmp_path, source, output, extra, words):
+def test_bad_predict_input(
+    cli: Cli, registry: Path, tmp_path: Path, source: str, output: str, extra: list[str], words: str
+) -> None:
     mixed_frame(50).write_csv(tmp_path / "ok.csv")
     mixed_frame(50).drop("shape").write_csv(tmp_path / "cols.csv")
     before = snapshot(registry)
@@ -128,9 +144,7 @@ def test_bad_predict_input(cli, registry, tmp_path, source, output, extra, words
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
 
 
-def test_output_path_not_writable(cli, registry, tmp_path, data_dir):
-    from tests.test_registry import read_only
-
+def test_output_path_not_writable(cli: Cli, registry: Path, tmp_path: Path, data_dir: Path) -> None:
     outdir = tmp_path / "outdir"
     outdir.mkdir()
     import sys

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import polars as pl
 
-from tests.conftest import stored
+from tests.helpers import Cli, stored
 
 
-def test_auto_prints_a_leaderboard_and_keeps_the_best(cli, data_dir, tmp_path):
+def test_auto_prints_a_leaderboard_and_keeps_the_best(
+    cli: Cli, data_dir: Path, tmp_path: Path
+) -> None:
     run = cli(
         "train", str(data_dir / "mixed.csv"), "--target", "label", "--drop", "value,binary",
         "--time-budget", "300",
@@ -28,7 +30,7 @@ def test_auto_prints_a_leaderboard_and_keeps_the_best(cli, data_dir, tmp_path):
     assert manifest["estimator"]["name"] == best["model"] == board[0]["model"]
 
 
-def test_search_and_cv_are_seeded_and_recorded(cli, data_dir, tmp_path):
+def test_search_and_cv_are_seeded_and_recorded(cli: Cli, data_dir: Path, tmp_path: Path) -> None:
     args = [
         "train", str(data_dir / "numeric.parquet"), "--target", "value", "--drop", "binary",
         "--model", "lightgbm", "--search", "3", "--cv", "3", "-p", "n_estimators=10", "--json",
@@ -46,7 +48,9 @@ def test_search_and_cv_are_seeded_and_recorded(cli, data_dir, tmp_path):
     assert all(manifest["estimator"]["params"][k] == v for k, v in best.items())
 
 
-def test_human_output_names_ignored_columns_and_parity(cli, data_dir, tmp_path):
+def test_human_output_names_ignored_columns_and_parity(
+    cli: Cli, data_dir: Path, tmp_path: Path
+) -> None:
     df = (
         pl.read_csv(data_dir / "mixed.csv")
         .with_row_index("row_id")
@@ -63,14 +67,14 @@ def test_human_output_names_ignored_columns_and_parity(cli, data_dir, tmp_path):
         assert metric in run.stdout
 
 
-def test_quiet_prints_only_the_reference(cli, data_dir):
+def test_quiet_prints_only_the_reference(cli: Cli, data_dir: Path) -> None:
     run = cli("train", str(data_dir / "mixed.csv"), "--target", "label", "--model", "knn", "-q")
     assert run.exit_code == 0
     assert run.stdout == "mixed:1\n"
     assert run.stderr == ""
 
 
-def test_registry_from_environment(data_dir, tmp_path):
+def test_registry_from_environment(data_dir: Path, tmp_path: Path) -> None:
     env = dict(os.environ, TABFORGE_REGISTRY=str(tmp_path / "envreg"))
     done = subprocess.run(
         [sys.executable, "-m", "tabforge.cli", "train", str(data_dir / "mixed.csv"),
@@ -81,7 +85,7 @@ def test_registry_from_environment(data_dir, tmp_path):
     assert (tmp_path / "envreg" / "mixed" / "1" / "model.onnx").exists()
 
 
-def test_demo_in_a_real_process(tmp_path):
+def test_demo_in_a_real_process(tmp_path: Path) -> None:
     exe = Path(sys.executable).parent / "tabforge"
     done = subprocess.run(
         [str(exe), "demo", "--no-serve", "--registry", str(tmp_path / "models")],
@@ -101,7 +105,9 @@ def test_demo_in_a_real_process(tmp_path):
     ] == []
 
 
-def test_integer_and_boolean_targets_keep_their_labels(cli, data_dir, tmp_path):
+def test_integer_and_boolean_targets_keep_their_labels(
+    cli: Cli, data_dir: Path, tmp_path: Path
+) -> None:
     df = pl.read_csv(data_dir / "mixed.csv").with_columns(
         pl.col("label").replace_strict({"low": 0, "mid": 1, "high": 2}).alias("grade"),
         (pl.col("binary") == "yes").alias("flag"),

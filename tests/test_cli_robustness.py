@@ -11,6 +11,7 @@ from click.testing import CliRunner
 import tabforge
 from tabforge.cli import main
 from tabforge.errors import NotFoundError
+from tests.helpers import Cli
 
 ELSEWHERE = "set --registry or TABFORGE_REGISTRY"
 
@@ -30,7 +31,7 @@ def add_foreign_entries(registry: Path) -> None:
     (registry / "mixed" / ".DS_Store").write_bytes(b"")
 
 
-def test_models_list_ignores_foreign_entries(registry, cli):
+def test_models_list_ignores_foreign_entries(registry: Path, cli: Cli) -> None:
     add_foreign_entries(registry)
     listed = cli("models", "list", "--json", "--registry", str(registry))
     assert listed.exit_code == 0, listed.stderr
@@ -45,7 +46,7 @@ def test_models_list_ignores_foreign_entries(registry, cli):
     assert cli("models", "show", "mixed", "--registry", str(registry)).exit_code == 0
 
 
-def test_an_empty_registry_says_so(tmp_path, cli):
+def test_an_empty_registry_says_so(tmp_path: Path, cli: Cli) -> None:
     (tmp_path / "models").mkdir()
     run = cli("models", "list", "--registry", str(tmp_path / "models"))
     assert run.exit_code == 0
@@ -58,7 +59,9 @@ def test_an_empty_registry_says_so(tmp_path, cli):
     [["models", "show", "chrun"], ["predict", "chrun", "in.csv", "-o", "out.csv"]],
     ids=["models show", "predict"],
 )
-def test_an_unknown_model_names_the_registry_searched(registry, cli, monkeypatch, args):
+def test_an_unknown_model_names_the_registry_searched(
+    registry: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
     monkeypatch.chdir(registry.parent)
     run = cli(*args, "--registry", registry.name)  # relative: the message shows it absolute
     assert run.exit_code == 2
@@ -69,8 +72,8 @@ def test_an_unknown_model_names_the_registry_searched(registry, cli, monkeypatch
 
 
 def test_the_python_api_and_the_environment_variable_get_the_same_message(
-    registry, tmp_path, cli, monkeypatch
-):
+    registry: Path, tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(NotFoundError, match=f"in registry {registry} .*{ELSEWHERE}"):
         tabforge.load("chrun", registry=registry)
     empty = tmp_path / "empty"
@@ -116,7 +119,7 @@ def wine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return registry, result.stdout
 
 
-def test_train_output_keeps_whole_lines_when_piped(wine):
+def test_train_output_keeps_whole_lines_when_piped(wine: tuple[Path, str]) -> None:
     registry, stdout = wine
     name = "wine_with_rather_long_column_names_for_wrapping"
     assert f"stored   {registry / name / '1'}\n" in stdout
@@ -124,7 +127,7 @@ def test_train_output_keeps_whole_lines_when_piped(wine):
     assert "max abs diff probabilities" in stdout  # the parity line is not broken either
 
 
-def test_models_list_and_show_keep_whole_names_when_piped(wine, cli):
+def test_models_list_and_show_keep_whole_names_when_piped(wine: tuple[Path, str], cli: Cli) -> None:
     registry, _ = wine
     name = "wine_with_rather_long_column_names_for_wrapping"
     listed = cli("models", "list", "--registry", str(registry))

@@ -67,12 +67,14 @@ def digits(tmp_path: Path) -> Path:
     return path
 
 
-def test_manifest_precondition(models):
+def test_manifest_precondition(models: Path) -> None:
     categories = tabforge.load("codes", registry=models).schema.categories
     assert categories == {"code": ["001", "002", "017", "A01"], "n": ["1", "2", "3", "4"]}
 
 
-def test_numbers_for_text_codes_are_refused_and_text_works(models, digits, tmp_path):
+def test_numbers_for_text_codes_are_refused_and_text_works(
+    models: Path, digits: Path, tmp_path: Path
+) -> None:
     model = tabforge.load("codes", registry=models)
     as_numbers = pd.read_csv(digits)
     assert as_numbers["code"].dtype == np.int64
@@ -86,7 +88,9 @@ def test_numbers_for_text_codes_are_refused_and_text_works(models, digits, tmp_p
     assert_frame_equal(pl.read_parquet(out), got)
 
 
-def test_predict_keeps_codes_as_written_and_refuses_them_as_numbers(models, digits, tmp_path):
+def test_predict_keeps_codes_as_written_and_refuses_them_as_numbers(
+    models: Path, digits: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "out.csv"
     code, err = _cli("predict", "codes", str(digits), "-o", str(out), "--keep", "code",
                      "--registry", str(models))  # fmt: skip
@@ -100,7 +104,7 @@ def test_predict_keeps_codes_as_written_and_refuses_them_as_numbers(models, digi
     assert (code, err.strip()) == (2, f"error: {REFUSED}")
 
 
-def test_unseen_numbers_where_categories_are_plain_ints_still_predict(models):
+def test_unseen_numbers_where_categories_are_plain_ints_still_predict(models: Path) -> None:
     model = tabforge.load("codes", registry=models)
     rows = pd.DataFrame({"x": [0.5, 0.5], "code": ["001", "001"], "n": [9, 1]})
     assert model.predict(rows).height == 2  # 9 is a genuinely new category, ignored
@@ -108,7 +112,7 @@ def test_unseen_numbers_where_categories_are_plain_ints_still_predict(models):
         model.predict(rows.astype({"n": float}))  # 1.0 would not be the category '1'
 
 
-def test_messages_quote_column_names(tmp_path):
+def test_messages_quote_column_names(tmp_path: Path) -> None:
     source = tmp_path / "blank.csv"
     _frame(100, seed=2).rename({"x": ""}).drop("n").write_csv(source)
     registry = tmp_path / "models"
@@ -131,7 +135,7 @@ def server(models: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         yield s
 
 
-def test_server_refuses_numbers_for_text_codes(server):
+def test_server_refuses_numbers_for_text_codes(server: Server) -> None:
     url = f"{server.url}/v1/models/codes:predict"
     ok = httpx.post(url, json={"instances": [{"x": 0.1, "code": "017", "n": "2"}]})
     assert ok.status_code == 200, ok.text

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 
 from tabforge.data.fingerprint import fingerprint
 from tabforge.data.load import read_table
 from tabforge.data.schema import infer_schema
-from tests.conftest import mixed_frame
+from tests.helpers import mixed_frame
 
 
-def test_formats_agree(tmp_path):
+def test_formats_agree(tmp_path: Path) -> None:
     df = mixed_frame(120)
     df.write_csv(tmp_path / "t.csv")
     df.write_parquet(tmp_path / "t.parquet")
@@ -28,7 +30,7 @@ def test_formats_agree(tmp_path):
     assert len(prints) == 1
 
 
-def test_fingerprint_changes_with_any_value(tmp_path):
+def test_fingerprint_changes_with_any_value(tmp_path: Path) -> None:
     df = mixed_frame(50)
     schema = infer_schema(df, target="label", drop=["binary", "value"])
     base = fingerprint(df, schema)

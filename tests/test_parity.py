@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -10,7 +11,7 @@ import polars as pl
 import pytest
 
 from tabforge.train.catalog import ENTRIES
-from tests.conftest import stored
+from tests.helpers import Cli, stored
 
 # Few trees and iterations keep the suite fast; parity does not depend on size.
 SMALL = {
@@ -41,7 +42,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("model", "task", "kind"), CASES)
-def test_every_catalog_entry_exports_with_parity(cli, data_dir, tmp_path, model, task, kind):
+def test_every_catalog_entry_exports_with_parity(
+    cli: Cli, data_dir: Path, tmp_path: Path, model: str, task: str, kind: str
+) -> None:
     file, target, drop = DATASETS[(task, kind)]
     args = ["train", str(data_dir / file), "--model", model, "--drop", drop, "--json"]
     if target:
@@ -81,6 +84,7 @@ def test_every_catalog_entry_exports_with_parity(cli, data_dir, tmp_path, model,
     outputs = dict(zip(expected_outputs, session.run(None, feed), strict=True))
     n = df.height
     if task == "classification":
+        assert target is not None
         classes = manifest["outputs"]["classes"]
         assert classes == sorted(df[target].unique().to_list())
         assert set(outputs["label"].tolist()) <= set(classes)

@@ -8,12 +8,14 @@ float32 leaves around the large base value lost the digits a row predicted near 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
 
 from tabforge.export import precision
+from tests.helpers import Cli
 
 # One float32 rounding of the output, relative to the row: 2**-24 plus a hair for the
 # float64 sum being done in another order than the native one.
@@ -46,11 +48,12 @@ def houses(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _train(cli, houses: Path, model: str, *params: str):
+def _train(cli: Cli, houses: Path, model: str, *params: str) -> dict[str, Any]:
     args = ["train", str(houses), "--target", "price", "--model", model, "--json"]
     run = cli(*args, *[x for p in params for x in ("-p", p)])
     assert run.exit_code == 0, run.stderr
-    return run.json()["parity"]
+    parity: dict[str, Any] = run.json()["parity"]
+    return parity
 
 
 @pytest.mark.parametrize(
@@ -60,7 +63,9 @@ def _train(cli, houses: Path, model: str, *params: str):
         ("lightgbm", ("n_estimators=30", "learning_rate=0.5")),
     ],
 )
-def test_float64_boosters_export_with_one_float32_rounding(cli, houses, model, params):
+def test_float64_boosters_export_with_one_float32_rounding(
+    cli: Cli, houses: Path, model: str, params: tuple[str, ...]
+) -> None:
     parity = _train(cli, houses, model, *params)
     assert parity["passed"]
     assert parity["tolerance"] == 1e-4  # the default: nothing was loosened
@@ -68,7 +73,9 @@ def test_float64_boosters_export_with_one_float32_rounding(cli, houses, model, p
 
 
 @pytest.mark.parametrize("trees_per_sum", [precision.TREES_PER_SUM, 8])
-def test_xgboost_sums_in_its_own_float32_order_bit_for_bit(cli, houses, monkeypatch, trees_per_sum):
+def test_xgboost_sums_in_its_own_float32_order_bit_for_bit(
+    cli: Cli, houses: Path, monkeypatch: pytest.MonkeyPatch, trees_per_sum: int
+) -> None:
     # 8 trees per op: the running sum also crosses from one group of trees to the next.
     monkeypatch.setattr(precision, "TREES_PER_SUM", trees_per_sum)
     parity = _train(cli, houses, "xgboost", "n_estimators=30", "n_jobs=1")
@@ -77,12 +84,12 @@ def test_xgboost_sums_in_its_own_float32_order_bit_for_bit(cli, houses, monkeypa
     assert parity["max_rel_diff"] == {"prediction": 0.0}
 
 
-def test_forest_sums_in_float64_too(cli, houses):
+def test_forest_sums_in_float64_too(cli: Cli, houses: Path) -> None:
     parity = _train(cli, houses, "random_forest", "n_estimators=10")
     assert parity["max_rel_diff"]["prediction"] <= ONE_ROUNDING
 
 
-def test_parity_line_says_it_passed_and_names_the_bound(cli, houses):
+def test_parity_line_says_it_passed_and_names_the_bound(cli: Cli, houses: Path) -> None:
     run = cli("train", str(houses), "--target", "price", "--model", "decision_tree")
     assert run.exit_code == 0, run.stderr
     line = " ".join(run.stdout.split())  # the console wraps long lines
@@ -107,7 +114,9 @@ def houses_with_gaps(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("model", ["ridge", "linear", "elastic_net"])
-def test_linear_regressors_compute_in_float64_on_both_sides(cli, houses_with_gaps, model):
+def test_linear_regressors_compute_in_float64_on_both_sides(
+    cli: Cli, houses_with_gaps: Path, model: str
+) -> None:
     # Found on diamonds (price ~4e3): float32 coefficients and a float32 sum around the
     # intercept lost the digits of rows predicted near zero, natively and in the graph.
     parity = _train(cli, houses_with_gaps, model)

@@ -12,14 +12,20 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
 
+from tests.helpers import Cli
 
-def manifest(registry: Path, name: str, version: int = 1) -> dict:
-    return json.loads((registry / name / str(version) / "manifest.json").read_text())
+
+def manifest(registry: Path, name: str, version: int = 1) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(
+        (registry / name / str(version) / "manifest.json").read_text()
+    )
+    return found
 
 
 def r_style_csv(path: Path, n: int = 300) -> Path:
@@ -37,7 +43,9 @@ def r_style_csv(path: Path, n: int = 300) -> Path:
     return path
 
 
-def test_r_row_numbers_are_ignored_and_can_be_dropped_by_their_empty_name(cli, tmp_path):
+def test_r_row_numbers_are_ignored_and_can_be_dropped_by_their_empty_name(
+    cli: Cli, tmp_path: Path
+) -> None:
     data = r_style_csv(tmp_path / "r.csv")
     reg = tmp_path / "models"
     run = cli("train", str(data), "--target", "y", "--model", "logistic", "--json")
@@ -54,7 +62,7 @@ def test_r_row_numbers_are_ignored_and_can_be_dropped_by_their_empty_name(cli, t
     assert manifest(reg, "r", 2)["data"]["ignored"][""] == "dropped (--drop)"
 
 
-def test_an_integer_row_index_is_ignored_unless_told(cli, tmp_path):
+def test_an_integer_row_index_is_ignored_unless_told(cli: Cli, tmp_path: Path) -> None:
     n = 120
     rng = np.random.default_rng(1)
     df = pl.DataFrame({"obs": np.arange(1, n + 1), "x": rng.normal(size=n)})
@@ -73,7 +81,7 @@ def test_an_integer_row_index_is_ignored_unless_told(cli, tmp_path):
     assert manifest(tmp_path / "models", "idx", 2)["data"]["leaks"][0]["column"] == "obs"
 
 
-def test_a_column_derived_from_the_target_is_named_as_a_leak(cli, tmp_path):
+def test_a_column_derived_from_the_target_is_named_as_a_leak(cli: Cli, tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
     n = 400
     x = rng.normal(size=n)
@@ -97,7 +105,7 @@ def titles_csv(path: Path, n: int) -> Path:
     return path
 
 
-def test_near_unique_text_is_ignored_and_training_stays_small(tmp_path):
+def test_near_unique_text_is_ignored_and_training_stays_small(tmp_path: Path) -> None:
     data = titles_csv(tmp_path / "films.csv", 60_000)
     reg = tmp_path / "models"
     # Peak RSS of the training process itself, measured by the process.
@@ -119,7 +127,9 @@ def test_near_unique_text_is_ignored_and_training_stays_small(tmp_path):
     assert "title" not in manifest(reg, "films")["inputs"]["categorical"]
 
 
-def test_many_categories_keep_the_most_frequent_and_still_pass_parity(cli, tmp_path):
+def test_many_categories_keep_the_most_frequent_and_still_pass_parity(
+    cli: Cli, tmp_path: Path
+) -> None:
     rng = np.random.default_rng(4)
     n = 2_000
     # 200 shop codes, a few common ones: too many to one-hot whole, too repeated to be text.
@@ -139,7 +149,9 @@ def test_many_categories_keep_the_most_frequent_and_still_pass_parity(cli, tmp_p
                for note in run.json()["notes"])  # fmt: skip
 
 
-def test_training_estimated_above_the_memory_limit_is_refused_in_one_line(cli, tmp_path):
+def test_training_estimated_above_the_memory_limit_is_refused_in_one_line(
+    cli: Cli, tmp_path: Path
+) -> None:
     data = r_style_csv(tmp_path / "r.csv")
     run = cli("train", str(data), "--target", "y", "--model", "random_forest",
               "--memory-limit", "1MB")  # fmt: skip
@@ -156,7 +168,7 @@ def test_training_estimated_above_the_memory_limit_is_refused_in_one_line(cli, t
     assert "expected a size" in bad.stderr
 
 
-def test_codes_with_leading_zeros_stay_text(cli, tmp_path):
+def test_codes_with_leading_zeros_stay_text(cli: Cli, tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
     n = 200
     code = rng.choice(["001", "002", "017", "120"], n)
@@ -170,7 +182,9 @@ def test_codes_with_leading_zeros_stay_text(cli, tmp_path):
     assert sorted(m["inputs"]["categories"]["code"]) == ["001", "002", "017", "120"]
 
 
-def test_a_one_row_class_in_an_integer_target_names_the_task_and_the_way_out(cli, tmp_path):
+def test_a_one_row_class_in_an_integer_target_names_the_task_and_the_way_out(
+    cli: Cli, tmp_path: Path
+) -> None:
     rng = np.random.default_rng(6)
     n = 200
     shots = rng.integers(0, 20, n)
@@ -187,7 +201,7 @@ def test_a_one_row_class_in_an_integer_target_names_the_task_and_the_way_out(cli
     assert ok.exit_code == 0, ok.stderr
 
 
-def test_an_integer_target_spread_over_few_values_is_a_number(cli, tmp_path):
+def test_an_integer_target_spread_over_few_values_is_a_number(cli: Cli, tmp_path: Path) -> None:
     rng = np.random.default_rng(7)
     height = rng.normal(170, 10, 60).round(1)
     weight = (np.round((height * 0.9 - 40) / 10) * 10).astype(int)  # pounds, rounded to tens
@@ -199,7 +213,9 @@ def test_an_integer_target_spread_over_few_values_is_a_number(cli, tmp_path):
 
 
 @pytest.mark.parametrize("budget", ["0.001"])
-def test_auto_keeps_to_its_budget_by_leaving_candidates_out(cli, tmp_path, budget):
+def test_auto_keeps_to_its_budget_by_leaving_candidates_out(
+    cli: Cli, tmp_path: Path, budget: str
+) -> None:
     data = r_style_csv(tmp_path / "r.csv")
     run = cli("train", str(data), "--target", "y", "--time-budget", budget, "--json")
     assert run.exit_code == 0, run.stderr
@@ -208,7 +224,7 @@ def test_auto_keeps_to_its_budget_by_leaving_candidates_out(cli, tmp_path, budge
     assert any("time budget of 0.001s" in note for note in run.json()["notes"])
 
 
-def test_auto_compares_candidates_on_a_sample_of_a_large_file(cli, tmp_path):
+def test_auto_compares_candidates_on_a_sample_of_a_large_file(cli: Cli, tmp_path: Path) -> None:
     data = titles_csv(tmp_path / "films.csv", 70_000)  # 56,000 training rows
     run = cli("train", str(data), "--target", "score", "--time-budget", "0.001", "--json")
     assert run.exit_code == 0, run.stderr

@@ -19,10 +19,10 @@ import pytest
 
 from tabforge.errors import NotFoundError, RegistryError
 from tabforge.registry import FilesystemRegistry, ModelRef
-from tests.conftest import snapshot
+from tests.helpers import Cli, read_only, snapshot
 
 
-def test_a_writer_killed_mid_write_leaves_no_version(tmp_path):
+def test_a_writer_killed_mid_write_leaves_no_version(tmp_path: Path) -> None:
     root = tmp_path / "models"
     marker = tmp_path / "model-written"
     script = textwrap.dedent(f"""
@@ -61,7 +61,7 @@ def _promote_many(root: str, versions: list[int], rounds: int) -> None:
         store.promote(ModelRef("mixed", versions[i % len(versions)]), "staging")
 
 
-def test_concurrent_promotes_lose_no_update(registry):
+def test_concurrent_promotes_lose_no_update(registry: Path) -> None:
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_promote_many, args=(str(registry), [1, 2], 15)) for _ in range(4)]
     for p in procs:
@@ -79,7 +79,7 @@ def test_concurrent_promotes_lose_no_update(registry):
     assert store.aliases("mixed")["staging"] == history[-1].version
 
 
-def test_references_resolve(registry, cli):
+def test_references_resolve(registry: Path, cli: Cli) -> None:
     store = FilesystemRegistry(registry)
     assert store.resolve("mixed") == ModelRef("mixed", 2)  # latest without production
     assert store.resolve("mixed:1") == ModelRef("mixed", 1)
@@ -94,7 +94,7 @@ def test_references_resolve(registry, cli):
         store.resolve("mixed@canary")
 
 
-def test_promote_and_rollback_through_the_cli(registry, cli):
+def test_promote_and_rollback_through_the_cli(registry: Path, cli: Cli) -> None:
     r = ["--registry", str(registry)]
     assert (
         cli("models", "promote", "mixed:1", "production", *r).stdout
@@ -113,7 +113,7 @@ def test_promote_and_rollback_through_the_cli(registry, cli):
     assert all(e.by and e.at.endswith("Z") for e in history)
 
 
-def test_list_and_show(registry, cli):
+def test_list_and_show(registry: Path, cli: Cli) -> None:
     listed = cli("models", "list", "--json", "--registry", str(registry)).json()
     assert listed == [
         {
@@ -128,7 +128,7 @@ def test_list_and_show(registry, cli):
     assert "parity" in shown.stdout
 
 
-def test_delete_is_refused_while_an_alias_points_at_it(registry, cli):
+def test_delete_is_refused_while_an_alias_points_at_it(registry: Path, cli: Cli) -> None:
     r = ["--registry", str(registry)]
     cli("models", "promote", "mixed:1", "production", *r)
     refused = cli("models", "delete", "mixed:1", *r)
@@ -141,7 +141,7 @@ def test_delete_is_refused_while_an_alias_points_at_it(registry, cli):
     assert store.aliases("mixed") == {}
 
 
-def test_integrity_failure_names_the_file(registry, cli):
+def test_integrity_failure_names_the_file(registry: Path, cli: Cli) -> None:
     model = registry / "mixed" / "1" / "model.onnx"
     data = bytearray(model.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -153,14 +153,14 @@ def test_integrity_failure_names_the_file(registry, cli):
     assert "model.onnx is corrupt" in run.stderr
 
 
-def _train(cli, path: Path, registry: Path, *extra: str) -> str:
+def _train(cli: Cli, path: Path, registry: Path, *extra: str) -> str:
     run = cli("train", str(path), "--target", "label", "--model", "logistic", "--name", "m",
               "--registry", str(registry), "-q", *extra)  # fmt: skip
     assert run.exit_code == 0, run.stderr
     return run.stdout.strip()
 
 
-def test_diff_and_production_compatibility_rules(cli, tmp_path, data_dir):
+def test_diff_and_production_compatibility_rules(cli: Cli, tmp_path: Path, data_dir: Path) -> None:
     registry = tmp_path / "models"
     df = pl.read_csv(data_dir / "mixed.csv").drop("binary", "value")
     base = tmp_path / "base.csv"
@@ -211,7 +211,9 @@ BAD = [
 
 
 @pytest.mark.parametrize(("args", "words"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
-def test_bad_registry_input_leaves_it_unchanged(registry, cli, args, words):
+def test_bad_registry_input_leaves_it_unchanged(
+    registry: Path, cli: Cli, args: list[str], words: str
+) -> None:
     before = snapshot(registry)
     run = cli(*args, "--registry", str(registry))
     assert run.exit_code == 2
@@ -221,7 +223,7 @@ def test_bad_registry_input_leaves_it_unchanged(registry, cli, args, words):
     assert snapshot(registry) == before
 
 
-def test_corrupt_manifest_and_missing_registry(registry, cli, tmp_path):
+def test_corrupt_manifest_and_missing_registry(registry: Path, cli: Cli, tmp_path: Path) -> None:
     (registry / "mixed" / "2" / "manifest.json").write_text('{"name": 3')
     run = cli("models", "show", "mixed:2", "--registry", str(registry))
     assert run.exit_code == 2
@@ -231,29 +233,20 @@ def test_corrupt_manifest_and_missing_registry(registry, cli, tmp_path):
     assert "does not exist" in missing.stderr
 
 
-def read_only(path: Path, argv: list[str]) -> subprocess.CompletedProcess[str]:
-    """Run argv in a private mount namespace where ``path`` is mounted read-only."""
-    if shutil.which("unshare") is None:
-        pytest.skip("unshare is not available")
-    script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
-    return subprocess.run(
-        ["unshare", "-m", "sh", "-c", script, "sh", str(path), *argv],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-
-
-def test_read_only_registry_refuses_writes_and_stays_unchanged(registry, data_dir):
+def test_read_only_registry_refuses_writes_and_stays_unchanged(
+    registry: Path, data_dir: Path
+) -> None:
     before = snapshot(registry)
     exe = str(Path(sys.executable).parent / "tabforge")
     promote = read_only(registry, [exe, "models", "promote", "mixed:1", "production",
                                    "--registry", str(registry)])  # fmt: skip
-    if "mount" in promote.stderr and promote.returncode != 2:
+    if "mount" in promote.stderr and promote.returncode != 3:
         pytest.skip(f"cannot make a read-only mount here: {promote.stderr.strip()}")
-    assert promote.returncode == 2, promote.stderr
+    assert promote.returncode == 3, promote.stderr  # a storage failure, not bad input
     assert promote.stderr.strip() == f"error: registry directory {registry} is not writable"
     argv = [exe, "train", str(data_dir / "mixed.csv"), "--target", "label", "--model", "logistic"]
     train = read_only(registry, [*argv, "--registry", str(registry), "-q"])
-    assert train.returncode == 2
+    assert train.returncode == 3
     assert "not writable" in train.stderr
     assert snapshot(registry) == before
 
@@ -276,7 +269,9 @@ cp -a "$mnt"/. "$out/after"
 
 
 @pytest.mark.parametrize("free_kb", [0, 4, 8])
-def test_a_full_disk_fails_train_and_promote_cleanly(registry, data_dir, tmp_path, free_kb):
+def test_a_full_disk_fails_train_and_promote_cleanly(
+    registry: Path, data_dir: Path, tmp_path: Path, free_kb: int
+) -> None:
     """A small tmpfs filled up: writes fail with ENOSPC part-way, the registry is unchanged."""
     if shutil.which("unshare") is None:
         pytest.skip("unshare is not available")
@@ -296,7 +291,7 @@ def test_a_full_disk_fails_train_and_promote_cleanly(registry, data_dir, tmp_pat
     # A logistic model takes 3 pages (model + manifest): it never fits; the alias file
     # (1 page) fits once a page is free, and then the promote must have happened in full.
     train_err = (out / "train.err").read_text()
-    assert (out / "train.rc").read_text().strip() == "2"
+    assert (out / "train.rc").read_text().strip() == "3"  # a storage failure, not bad input
     assert train_err.startswith("error: cannot write mixed to registry")
     assert "No space left on device" in train_err
     assert "Traceback" not in train_err
@@ -312,7 +307,7 @@ def test_a_full_disk_fails_train_and_promote_cleanly(registry, data_dir, tmp_pat
     assert FilesystemRegistry(out / "after").versions("mixed") == [1, 2]
 
 
-def test_manifest_is_strictly_decoded(registry):
+def test_manifest_is_strictly_decoded(registry: Path) -> None:
     path = registry / "mixed" / "1" / "manifest.json"
     doc = json.loads(path.read_text())
     doc["inputs"]["numeric"] = "a,b,c"  # wrong type

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import stored
+from tests.helpers import Cli, stored
 
 
 @pytest.mark.parametrize(
@@ -19,7 +20,9 @@ from tests.conftest import stored
     ],
     ids=["lightgbm", "hist_gradient_boosting", "mlp"],
 )
-def test_two_trainings_give_the_same_sha256(cli, data_dir, tmp_path, model_args):
+def test_two_trainings_give_the_same_sha256(
+    cli: Cli, data_dir: Path, tmp_path: Path, model_args: list[str]
+) -> None:
     args = ["train", str(data_dir / "mixed.csv"), "--target", "label", "--drop", "value,binary"]
     first = cli(*args, *model_args, "--json")
     second = cli(*args, *model_args, "--json")
@@ -34,7 +37,7 @@ def test_two_trainings_give_the_same_sha256(cli, data_dir, tmp_path, model_args)
         assert hashlib.sha256(data).hexdigest() == summary["model_sha256"]
 
 
-def test_a_different_seed_gives_a_different_model(cli, data_dir):
+def test_a_different_seed_gives_a_different_model(cli: Cli, data_dir: Path) -> None:
     args = ["train", str(data_dir / "mixed.csv"), "--target", "label", "--model", "random_forest"]
     args += ["-p", "n_estimators=10", "--json"]
     a = cli(*args, "--seed", "0").json()
@@ -42,7 +45,7 @@ def test_a_different_seed_gives_a_different_model(cli, data_dir):
     assert a["model_sha256"] != b["model_sha256"]
 
 
-def test_manifest_records_what_rebuilds_the_model(cli, data_dir, tmp_path):
+def test_manifest_records_what_rebuilds_the_model(cli: Cli, data_dir: Path, tmp_path: Path) -> None:
     run = cli(
         "train", str(data_dir / "mixed.csv"), "--target", "label", "--model", "xgboost",
         "-p", "n_estimators=10", "--seed", "3", "--drop", "value", "--drop", "binary", "--json",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from typing import Any
+
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -23,7 +26,7 @@ column = st.one_of(
 @st.composite
 def tables(draw: st.DrawFn) -> pl.DataFrame:
     n_cols = draw(st.integers(1, 6))
-    data = {f"c{i}": draw(column) for i in range(n_cols)}
+    data: dict[str, list[Any]] = {f"c{i}": draw(column) for i in range(n_cols)}
     data["y"] = draw(st.lists(st.sampled_from(["p", "q"]), min_size=8, max_size=8).filter(
         lambda v: len(set(v)) == 2
     ))  # fmt: skip
@@ -55,7 +58,7 @@ def test_every_column_gets_exactly_one_role(df: pl.DataFrame) -> None:
 
 @settings(max_examples=100, deadline=None)
 @given(tables(), st.randoms(use_true_random=False))
-def test_inference_does_not_depend_on_row_order(df: pl.DataFrame, rnd) -> None:
+def test_inference_does_not_depend_on_row_order(df: pl.DataFrame, rnd: random.Random) -> None:
     order = list(range(df.height))
     rnd.shuffle(order)
     try:

@@ -27,7 +27,7 @@ def run_in_pty(argv: list[str], timeout: float = 300) -> tuple[int, str]:
     return proc.wait(timeout=timeout), b"".join(chunks).decode(errors="replace")
 
 
-def test_progress_bars_render_on_a_terminal(data_dir, tmp_path):
+def test_progress_bars_render_on_a_terminal(data_dir: Path, tmp_path: Path) -> None:
     exe = str(Path(sys.executable).parent / "tabforge")
     registry = str(tmp_path / "models")
     code, text = run_in_pty([

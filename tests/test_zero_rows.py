@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import polars as pl
@@ -19,9 +20,9 @@ from polars.testing import assert_frame_equal
 
 import tabforge
 from tabforge.cli import main
-from tests.conftest import mixed_frame
 from tests.e2e.server import Server, running
 from tests.e2e.wire import parse_binary_response
+from tests.helpers import mixed_frame
 
 FEATURES = ["a", "b", "c", "color", "shape"]
 MODELS = {  # name -> train arguments
@@ -62,10 +63,17 @@ def predict_cli(models: Path, name: str, source: Path, output: Path, *args: str)
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_api_returns_an_empty_typed_frame(models, rows, name):
+def test_api_returns_an_empty_typed_frame(models: Path, rows: pl.DataFrame, name: str) -> None:
     model = tabforge.load(name, registry=models)
     some = model.predict(rows)
-    for empty in (rows.head(0), rows.head(0).to_pandas(), rows.head(0).to_arrow(), [], {}):
+    empties: tuple[object, ...] = (
+        rows.head(0),
+        rows.head(0).to_pandas(),
+        rows.head(0).to_arrow(),
+        [],
+        {},
+    )
+    for empty in empties:
         out = model.predict(empty)
         assert out.height == 0
         assert out.schema == some.schema, type(empty)
@@ -73,7 +81,9 @@ def test_api_returns_an_empty_typed_frame(models, rows, name):
 
 @pytest.mark.parametrize("name", MODELS)
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
-def test_predict_on_a_header_only_file_writes_the_columns(models, tmp_path, rows, name, fmt):
+def test_predict_on_a_header_only_file_writes_the_columns(
+    models: Path, tmp_path: Path, rows: pl.DataFrame, name: str, fmt: str
+) -> None:
     full, empty = tmp_path / "in-full.csv", tmp_path / "in-empty.csv"
     rows.write_csv(full)
     rows.head(0).write_csv(empty)
@@ -89,7 +99,9 @@ def test_predict_on_a_header_only_file_writes_the_columns(models, tmp_path, rows
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_predict_where_every_batch_is_empty_after_rejects(models, tmp_path, rows, name):
+def test_predict_where_every_batch_is_empty_after_rejects(
+    models: Path, tmp_path: Path, rows: pl.DataFrame, name: str
+) -> None:
     good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
     rows.write_csv(good)
     rows.with_columns(pl.lit("oops").alias("b")).write_csv(bad)
@@ -102,7 +114,9 @@ def test_predict_where_every_batch_is_empty_after_rejects(models, tmp_path, rows
     assert pl.read_csv(tmp_path / "out.rejects.csv").height == rows.height
 
 
-def test_clustering_scores_are_one_column_each_in_csv_and_parquet(models, tmp_path, rows):
+def test_clustering_scores_are_one_column_each_in_csv_and_parquet(
+    models: Path, tmp_path: Path, rows: pl.DataFrame
+) -> None:
     source = tmp_path / "rows.csv"
     rows.write_csv(source)
     predict_cli(models, "kmeans", source, tmp_path / "out.csv")
@@ -119,13 +133,18 @@ def test_clustering_scores_are_one_column_each_in_csv_and_parquet(models, tmp_pa
     assert as_parquet.drop("label").to_numpy().tolist() == api["scores"].to_list()
 
 
-def _v2(server: Server, name: str, body: dict, **kwargs) -> httpx.Response:
+def _v2(server: Server, name: str, body: dict[str, Any], **kwargs: Any) -> httpx.Response:
     return httpx.post(f"{server.url}/v2/models/{name}/infer", json=body, **kwargs)
 
 
-def _zero_rows_body(binary: bool) -> dict:
-    numeric = {"name": "numeric", "shape": [0, 3], "datatype": "FP32", "data": []}
-    categorical = {"name": "categorical", "shape": [0, 2], "datatype": "BYTES", "data": []}
+def _zero_rows_body(binary: bool) -> dict[str, Any]:
+    numeric: dict[str, Any] = {"name": "numeric", "shape": [0, 3], "datatype": "FP32", "data": []}
+    categorical: dict[str, Any] = {
+        "name": "categorical",
+        "shape": [0, 2],
+        "datatype": "BYTES",
+        "data": [],
+    }
     if binary:
         for inp in (numeric, categorical):
             del inp["data"]
@@ -134,7 +153,9 @@ def _zero_rows_body(binary: bool) -> dict:
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_server_answers_zero_rows_with_empty_outputs(server, models, rows, name):
+def test_server_answers_zero_rows_with_empty_outputs(
+    server: Server, models: Path, rows: pl.DataFrame, name: str
+) -> None:
     one = _v2(server, name, _zero_rows_body(False) | {"inputs": _one_row(rows)}).json()
     widths = {o["name"]: o["shape"][1:] for o in one["outputs"]}
     types = {o["name"]: o["datatype"] for o in one["outputs"]}
@@ -166,7 +187,7 @@ def test_server_answers_zero_rows_with_empty_outputs(server, models, rows, name)
     assert "Traceback" not in server.log.read_text()
 
 
-def _one_row(rows: pl.DataFrame) -> list[dict]:
+def _one_row(rows: pl.DataFrame) -> list[dict[str, Any]]:
     row = rows.drop_nulls().head(1)
     return [
         {"name": "numeric", "shape": [1, 3], "datatype": "FP32",

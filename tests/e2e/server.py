@@ -64,7 +64,11 @@ def running(
         server.stop()
 
 
+# Requests for the session's mixed models: a V1 body, one row of each V2 tensor, the V2 path.
 BODY = {"instances": [{"a": 1.0, "b": 50.0, "c": 2.0, "color": "red", "shape": "sq"}]}
+NUM = {"name": "numeric", "shape": [1, 3], "datatype": "FP32", "data": [1.0, 2.0, 3.0]}
+CAT = {"name": "categorical", "shape": [1, 2], "datatype": "BYTES", "data": ["red", "sq"]}
+INFER = "/v2/models/mixed/infer"
 
 
 def wait_for_log(server: Server, text: str, count: int, start: int = 0, timeout: float = 60) -> int:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import httpx
 import pytest
 
-from tests.e2e.server import BODY, running
+from tests.e2e.server import BODY, Server, running
 
 TOKEN = "s3cret-admin-token"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def test_admin_is_disabled_without_a_token(registry, tmp_path):
+def test_admin_is_disabled_without_a_token(registry: Path, tmp_path: Path) -> None:
     with running(registry, tmp_path, env={"TABFORGE_ADMIN_TOKEN": ""}) as server:
         r = httpx.post(server.url + "/v2/repository/index", headers=ADMIN)
         assert r.status_code == 403
@@ -19,7 +22,7 @@ def test_admin_is_disabled_without_a_token(registry, tmp_path):
 
 
 @pytest.fixture
-def admin_server(registry, tmp_path):
+def admin_server(registry: Path, tmp_path: Path) -> Iterator[Server]:
     # Two workers; the tests below talk over one keep-alive connection, so to one worker
     # (load/unload act on the worker that receives them; promote/route go to the registry).
     with running(
@@ -34,13 +37,15 @@ def admin_server(registry, tmp_path):
     ({"Authorization": f"Basic {TOKEN}"}, 401),
     ({"Authorization": f"Bearer {TOKEN}x"}, 403),
 ])  # fmt: skip
-def test_admin_refuses_missing_and_wrong_tokens(admin_server, headers, status):
+def test_admin_refuses_missing_and_wrong_tokens(
+    admin_server: Server, headers: dict[str, str], status: int
+) -> None:
     r = httpx.post(admin_server.url + "/v2/repository/index", headers=headers)
     assert r.status_code == status
     assert TOKEN not in r.text
 
 
-def test_repository_index_load_and_unload(admin_server):
+def test_repository_index_load_and_unload(admin_server: Server) -> None:
     with httpx.Client(base_url=admin_server.url, headers=ADMIN) as http:
         index = http.post("/v2/repository/index").json()
         assert {(m["name"], m["version"], m["state"]) for m in index} == {
@@ -56,7 +61,7 @@ def test_repository_index_load_and_unload(admin_server):
         assert http.post("/v2/repository/models/nope/unload").status_code == 404
 
 
-def test_promote_and_route_endpoints_take_effect(admin_server, registry):
+def test_promote_and_route_endpoints_take_effect(admin_server: Server, registry: Path) -> None:
     repo = "/v2/repository/models/mixed"
     with httpx.Client(base_url=admin_server.url, headers=ADMIN) as http:
 
@@ -83,7 +88,7 @@ def test_promote_and_route_endpoints_take_effect(admin_server, registry):
         assert "<registry>" in unknown.json()["error"]
 
 
-def test_api_keys_guard_inference_but_not_health(registry, tmp_path):
+def test_api_keys_guard_inference_but_not_health(registry: Path, tmp_path: Path) -> None:
     with running(registry, tmp_path, env={"TABFORGE_API_KEYS": "key-one, key-two"}) as server:
         url = server.url + "/v1/models/mixed:predict"
         assert httpx.post(url, json=BODY).status_code == 401

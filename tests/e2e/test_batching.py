@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -13,28 +16,32 @@ import pytest
 import tritonclient.http as httpclient
 
 import tabforge
-from tabforge.serve.batching import Batcher, BatchPolicy, InferenceThreads
-from tests.conftest import mixed_frame
-from tests.e2e.server import running
+from tabforge.serve.batching import Batcher, BatchPolicy, Feed, InferenceThreads, Outputs
+from tests.e2e.server import Server, running
 from tests.e2e.wire import binary_body, grouped_json, parse_binary_response
+from tests.helpers import mixed_frame
 
 ROWS = mixed_frame(240, seed=11).drop("label", "binary", "value")
 
 
 @pytest.fixture(scope="module")
-def batching_server(trained_registry, tmp_path_factory):
+def batching_server(
+    trained_registry: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     # A 20 ms fill delay makes concurrent requests share calls for certain.
     with running(trained_registry, tmp_path_factory.mktemp("b"), "--max-batch-rows", "64",
                  "--max-delay-us", "20000") as server:  # fmt: skip
         yield server
 
 
-def test_batched_results_equal_unbatched_row_for_row(batching_server, trained_registry):
+def test_batched_results_equal_unbatched_row_for_row(
+    batching_server: Server, trained_registry: Path
+) -> None:
     expected = tabforge.load("mixed:2", registry=trained_registry).predict(ROWS)
     sizes = [1, 3, 2, 5, 1, 4] * 12  # uneven requests, 216 rows
     starts = np.cumsum([0, *sizes[:-1]])
 
-    def call(i: int) -> tuple[int, dict]:
+    def call(i: int) -> tuple[int, dict[str, Any]]:
         chunk = ROWS.slice(int(starts[i]), sizes[i])
         r = httpx.post(
             batching_server.url + "/v2/models/mixed/infer", json=grouped_json(chunk), timeout=60
@@ -51,16 +58,21 @@ def test_batched_results_equal_unbatched_row_for_row(batching_server, trained_re
         proba = np.array(by["probabilities"]["data"]).reshape(sizes[i], 3)
         np.testing.assert_allclose(proba, want.drop("label").to_numpy(), atol=1e-6)
     metrics = httpx.get(batching_server.url + "/metrics").text
-    count = float(
-        re.search(r'tabforge_batch_requests_count\{model="mixed",version="2"\} (\S+)', metrics)[1]
-    )
-    total = float(
-        re.search(r'tabforge_batch_requests_sum\{model="mixed",version="2"\} (\S+)', metrics)[1]
-    )
+    count = _metric(metrics, "tabforge_batch_requests_count")
+    total = _metric(metrics, "tabforge_batch_requests_sum")
     assert total > count, "no call carried more than one request: batching did not happen"
 
 
-def test_a_failing_request_does_not_affect_its_batch_mates(batching_server, trained_registry):
+def _metric(metrics: str, name: str) -> float:
+    """The value of ``name`` for mixed:2 in a Prometheus text page."""
+    found = re.search(rf'{name}\{{model="mixed",version="2"\}} (\S+)', metrics)
+    assert found is not None, f"{name} not in /metrics"
+    return float(found[1])
+
+
+def test_a_failing_request_does_not_affect_its_batch_mates(
+    batching_server: Server, trained_registry: Path
+) -> None:
     expected = tabforge.load("mixed:2", registry=trained_registry).predict(ROWS.head(20))
     bad = grouped_json(ROWS.head(2))
     bad["inputs"][0]["data"][1] = "not a number"
@@ -81,16 +93,16 @@ def test_a_failing_request_does_not_affect_its_batch_mates(batching_server, trai
             assert label == [expected["label"][i]]
 
 
-def test_a_batch_whose_run_fails_retries_its_requests_alone():
+def test_a_batch_whose_run_fails_retries_its_requests_alone() -> None:
     """A run that raises for one request's rows fails that request only."""
 
-    def run(feed):
+    def run(feed: Feed) -> Outputs:
         x = feed["numeric"]
         if (x == -999).any():
             raise ValueError("poisoned row")
         return {"double": x * 2}
 
-    async def scenario():
+    async def scenario() -> list[Outputs | BaseException]:
         threads = InferenceThreads(2)
         try:
             policy = BatchPolicy(max_batch_rows=64, max_delay_us=50_000, slots=1)
@@ -106,11 +118,14 @@ def test_a_batch_whose_run_fails_retries_its_requests_alone():
         if i == 3:
             assert isinstance(result, ValueError)
         else:
+            assert not isinstance(result, BaseException)
             np.testing.assert_array_equal(result["double"], np.full((2, 1), 2.0 * i))
 
 
 @pytest.mark.parametrize("outputs_binary", [True, False])
-def test_binary_and_json_requests_give_identical_outputs(server, outputs_binary):
+def test_binary_and_json_requests_give_identical_outputs(
+    server: Server, outputs_binary: bool
+) -> None:
     chunk = ROWS.head(50)
     as_json = httpx.post(server.url + "/v2/models/mixed/infer", json=grouped_json(chunk)).json()
     json_out = {o["name"]: o["data"] for o in as_json["outputs"]}
@@ -127,7 +142,7 @@ def test_binary_and_json_requests_give_identical_outputs(server, outputs_binary)
         assert {o["name"]: o["data"] for o in r.json()["outputs"]} == json_out
 
 
-def test_server_advertises_binary_tensor_data(server):
+def test_server_advertises_binary_tensor_data(server: Server) -> None:
     assert "binary_tensor_data" in httpx.get(server.url + "/v2").json()["extensions"]
 
 
@@ -141,7 +156,9 @@ LYING = [
 @pytest.mark.parametrize(
     ("header", "size", "words"), [c[1:] for c in LYING], ids=[c[0] for c in LYING]
 )
-def test_binary_requests_whose_lengths_lie_are_400(server, header, size, words):
+def test_binary_requests_whose_lengths_lie_are_400(
+    server: Server, header: str | None, size: int | None, words: str
+) -> None:
     chunk = ROWS.head(50)
     body, headers = binary_body(chunk, True)
     if header is not None:
@@ -162,7 +179,7 @@ def test_binary_requests_whose_lengths_lie_are_400(server, header, size, words):
     )
 
 
-def test_tritonclient_binary_mode(server, trained_registry):
+def test_tritonclient_binary_mode(server: Server, trained_registry: Path) -> None:
     client = httpclient.InferenceServerClient(server.url.removeprefix("http://"))
     chunk = ROWS.head(30)
     numeric = chunk.select("a", "b", "c").to_numpy().astype(np.float32)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 
 import tabforge
-from tabforge.registry import FilesystemRegistry
+from tabforge.registry import FilesystemRegistry, ServingPolicy
 from tests.e2e.server import BODY, running, wait_for_log
+from tests.helpers import Cli
 
 ROW = BODY["instances"][0]
 
@@ -34,7 +36,7 @@ def predict(http: httpx.Client) -> httpx.Response:
 WORKERS = ("--workers", "2")
 
 
-def test_cache_hits_and_never_crosses_a_version_swap(registry, tmp_path):
+def test_cache_hits_and_never_crosses_a_version_swap(registry: Path, tmp_path: Path) -> None:
     expected = {v: tabforge.load(f"mixed:{v}", registry=registry).predict([ROW]) for v in (1, 2)}
     with running(registry, tmp_path, "--cache-entries", "50", *WORKERS) as server, \
             httpx.Client(base_url=server.url) as http:  # fmt: skip
@@ -57,7 +59,7 @@ def test_cache_hits_and_never_crosses_a_version_swap(registry, tmp_path):
         assert metric(text, "tabforge_cache_total", version="1", result="miss") == 1
 
 
-def test_shadow_runs_but_never_changes_a_response(registry, tmp_path, cli):
+def test_shadow_runs_but_never_changes_a_response(registry: Path, tmp_path: Path, cli: Cli) -> None:
     run = cli("models", "shadow", "mixed", "mixed:1", "--sample", "1", "--registry", str(registry))
     assert run.stdout == "mixed shadow: 1 (100%)\n"
     expected = tabforge.load("mixed:2", registry=registry).predict([ROW])
@@ -90,14 +92,16 @@ BAD = [
 
 
 @pytest.mark.parametrize(("args", "words"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
-def test_bad_shadow_settings_are_refused(registry, cli, args, words):
+def test_bad_shadow_settings_are_refused(
+    registry: Path, cli: Cli, args: list[str], words: str
+) -> None:
     run = cli("models", "shadow", *args, "--registry", str(registry))
     assert run.exit_code == 2
     assert words in run.stderr
-    assert FilesystemRegistry(registry).shadow("mixed") == {}
+    assert ServingPolicy(FilesystemRegistry(registry)).shadow("mixed") == {}
 
 
-def test_shadow_shows_and_clears(registry, cli):
+def test_shadow_shows_and_clears(registry: Path, cli: Cli) -> None:
     r = ["--registry", str(registry)]
     cli("models", "promote", "mixed:1", "canary", *r)
     assert cli("models", "shadow", "mixed", "mixed@canary", "--sample", "0.25", *r).exit_code == 0

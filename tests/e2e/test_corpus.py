@@ -10,30 +10,31 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.test_serve import CAT, INFER, NUM
+from tests.e2e.server import CAT, INFER, NUM, Server
 
 CORPUS = sorted((Path(__file__).parent.parent / "corpus").glob("*.json"))
 
 
-def body_of(case: dict) -> bytes:
+def body_of(case: dict[str, Any]) -> bytes:
     if "body_b64" in case:
         return base64.b64decode(case["body_b64"])
     if "body_repeat" in case:
         r = case["body_repeat"]
-        return (r["prefix"] + r["fill"] * r["count"] + r["suffix"]).encode()
-    return case.get("body", "").encode()
+        return str(r["prefix"] + r["fill"] * r["count"] + r["suffix"]).encode()
+    return str(case.get("body", "")).encode()
 
 
-def test_the_corpus_is_large_enough():
+def test_the_corpus_is_large_enough() -> None:
     assert len(CORPUS) >= 40
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=[p.stem for p in CORPUS])
-def test_corpus_case(server, path):
+def test_corpus_case(server: Server, path: Path) -> None:
     case = json.loads(path.read_text())
     headers = {"content-type": "application/json"} | case["headers"]
     r = httpx.request(

@@ -8,11 +8,12 @@ import signal
 import socket
 import threading
 import time
+from pathlib import Path
 
 import httpx
 
-from tests.conftest import snapshot
-from tests.e2e.server import BODY, running, wait_for_log
+from tests.e2e.server import BODY, Server, running, wait_for_log
+from tests.helpers import snapshot
 
 V2 = "/v2/models/mixed/infer"
 GOOD = {"inputs": [
@@ -21,7 +22,7 @@ GOOD = {"inputs": [
 ]}  # fmt: skip
 
 
-def test_deeply_nested_json_is_a_400(server):
+def test_deeply_nested_json_is_a_400(server: Server) -> None:
     for depth in (2_000, 100_000):
         nested = "[" * depth + "1.0" + "]" * depth
         body = (
@@ -37,7 +38,7 @@ def test_deeply_nested_json_is_a_400(server):
     assert "Traceback" not in server.log.read_text()
 
 
-def test_a_client_that_disconnects_mid_request_harms_nobody(server):
+def test_a_client_that_disconnects_mid_request_harms_nobody(server: Server) -> None:
     for _ in range(20):
         with socket.create_connection(("127.0.0.1", int(server.url.rsplit(":", 1)[1]))) as s:
             s.sendall(b"POST " + V2.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -46,7 +47,7 @@ def test_a_client_that_disconnects_mid_request_harms_nobody(server):
     assert "unhandled error" not in server.log.read_text()
 
 
-def test_slow_clients_do_not_starve_normal_ones(server):
+def test_slow_clients_do_not_starve_normal_ones(server: Server) -> None:
     """200 connections dribble their headers one byte a second for a few seconds."""
     port = int(server.url.rsplit(":", 1)[1])
     stop = threading.Event()
@@ -78,7 +79,9 @@ def test_slow_clients_do_not_starve_normal_ones(server):
             s.close()
 
 
-def test_connections_that_never_finish_their_headers_are_closed(registry, tmp_path):
+def test_connections_that_never_finish_their_headers_are_closed(
+    registry: Path, tmp_path: Path
+) -> None:
     """Slowloris: heads dribbled a byte a second are cut off at --header-timeout."""
     with running(registry, tmp_path, "--header-timeout", "2") as server:
         port = int(server.url.rsplit(":", 1)[1])
@@ -110,7 +113,9 @@ def test_connections_that_never_finish_their_headers_are_closed(registry, tmp_pa
         assert httpx.post(server.url + V2, json=GOOD).status_code == 200
 
 
-def test_a_body_that_never_finishes_gets_408_and_the_connection_closed(registry, tmp_path):
+def test_a_body_that_never_finishes_gets_408_and_the_connection_closed(
+    registry: Path, tmp_path: Path
+) -> None:
     with running(registry, tmp_path, "--body-timeout", "2") as server:
         port = int(server.url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port)) as s:
@@ -127,7 +132,9 @@ def test_a_body_that_never_finishes_gets_408_and_the_connection_closed(registry,
         assert httpx.post(server.url + V2, json=GOOD).status_code == 200
 
 
-def test_sigkill_under_load_then_restart_serves_the_same_versions(registry, tmp_path):
+def test_sigkill_under_load_then_restart_serves_the_same_versions(
+    registry: Path, tmp_path: Path
+) -> None:
     before = snapshot(registry)
     with running(registry, tmp_path) as server:
         versions = httpx.get(server.url + "/v2/models/mixed").json()["versions"]
@@ -156,7 +163,9 @@ def test_sigkill_under_load_then_restart_serves_the_same_versions(registry, tmp_
         assert httpx.post(again.url + "/v1/models/mixed:predict", json=BODY).status_code == 200
 
 
-def test_a_corrupt_model_at_start_up_is_skipped_and_the_others_serve(registry, tmp_path):
+def test_a_corrupt_model_at_start_up_is_skipped_and_the_others_serve(
+    registry: Path, tmp_path: Path
+) -> None:
     for name in ("broken", "gone", "flipped"):
         shutil.copytree(registry / "mixed", registry / name)
     model = registry / "broken" / "1" / "model.onnx"

@@ -18,7 +18,9 @@ import numpy as np
 from tests.e2e.server import free_port, running, wait_for_log
 
 
-def test_sigterm_finishes_in_flight_requests_then_exits_0(trained_registry, tmp_path):
+def test_sigterm_finishes_in_flight_requests_then_exits_0(
+    trained_registry: Path, tmp_path: Path
+) -> None:
     rows = 90_000
     rng = np.random.default_rng(0)
     body = {
@@ -56,7 +58,7 @@ def test_sigterm_finishes_in_flight_requests_then_exits_0(trained_registry, tmp_
     assert "Finished server process" in log
 
 
-def test_demo_serves_and_its_printed_curl_commands_work(tmp_path):
+def test_demo_serves_and_its_printed_curl_commands_work(tmp_path: Path) -> None:
     port = free_port()
     exe = str(Path(sys.executable).parent / "tabforge")
     out = tmp_path / "demo.out"
@@ -94,7 +96,9 @@ def test_demo_serves_and_its_printed_curl_commands_work(tmp_path):
         assert proc.wait(timeout=60) == 0
 
 
-def test_serve_refuses_a_missing_registry_and_a_busy_port(tmp_path, trained_registry):
+def test_serve_refuses_a_missing_registry_and_a_busy_port(
+    tmp_path: Path, trained_registry: Path
+) -> None:
     exe = str(Path(sys.executable).parent / "tabforge")
     missing = subprocess.run([exe, "serve", "--registry", str(tmp_path / "nowhere")],
                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
@@ -114,7 +118,7 @@ def test_serve_refuses_a_missing_registry_and_a_busy_port(tmp_path, trained_regi
     )
 
 
-def test_two_workers_serve_one_port(trained_registry, tmp_path):
+def test_two_workers_serve_one_port(trained_registry: Path, tmp_path: Path) -> None:
     env_before = dict(os.environ)
     with running(trained_registry, tmp_path, "--workers", "2") as server:
         wait_for_log(server, "ready: 1 model(s)", 2)  # /v2/health/ready answers per worker

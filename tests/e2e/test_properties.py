@@ -9,6 +9,7 @@ answer must equal the in-process prediction of the same rows.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -22,7 +23,7 @@ from tests.e2e.server import Server
 from tests.e2e.wire import binary_body, grouped_json, parse_binary_response
 
 FLOATS = st.none() | st.floats(width=32, allow_nan=False, allow_infinity=False)
-TEXT = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=6)
+TEXT = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=6)
 COLORS = st.none() | st.sampled_from(["red", "green", "blue"]) | TEXT
 SHAPES = st.none() | st.sampled_from(["sq", "tri", "circ", "hex"]) | TEXT
 
@@ -30,7 +31,10 @@ SHAPES = st.none() | st.sampled_from(["sq", "tri", "circ", "hex"]) | TEXT
 @st.composite
 def frames(draw: st.DrawFn) -> pl.DataFrame:
     n = draw(st.integers(1, 12))
-    column = lambda values: draw(st.lists(values, min_size=n, max_size=n))  # noqa: E731
+
+    def column(values: st.SearchStrategy[Any]) -> list[Any]:
+        return draw(st.lists(values, min_size=n, max_size=n))
+
     return pl.DataFrame(
         {"a": column(FLOATS), "b": column(FLOATS), "c": column(FLOATS),
          "color": column(COLORS), "shape": column(SHAPES)},

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tabforge.registry import FilesystemRegistry
+from tabforge.registry import FilesystemRegistry, ServingPolicy
 from tests.e2e.server import BODY, running, wait_for_log
 
 
@@ -24,7 +24,9 @@ def copy_version(registry: Path, source: int, target: int, *, corrupt: bool = Fa
     tmp.rename(registry / "mixed" / str(target))
 
 
-def test_promotions_and_route_moves_under_load_fail_no_request(registry, tmp_path):
+def test_promotions_and_route_moves_under_load_fail_no_request(
+    registry: Path, tmp_path: Path
+) -> None:
     copy_version(registry, 2, 3)  # three versions to move between
     store = FilesystemRegistry(registry)
     with running(registry, tmp_path, "--workers", "2") as server:
@@ -58,10 +60,10 @@ def test_promotions_and_route_moves_under_load_fail_no_request(registry, tmp_pat
                 if i % 2 == 0:  # move the production alias, then drop the route
                     # (this order never exposes an older target between the two steps)
                     store.promote(f"mixed:{target}", "production", force=True)
-                    store.set_route("mixed", {})
+                    ServingPolicy(store).set_route("mixed", {})
                     offset = wait_for_log(server, f"(default {target}, production)\n", 2, offset)
                 else:  # move all traffic with a route instead
-                    store.set_route("mixed", {str(target): 1})
+                    ServingPolicy(store).set_route("mixed", {str(target): 1})
                     offset = wait_for_log(server, f"route {target}=1\n", 2, offset)
                 timeline.append((promoted, time.monotonic(), target))
         finally:
@@ -85,7 +87,7 @@ def test_promotions_and_route_moves_under_load_fail_no_request(registry, tmp_pat
     assert len({v for *_, v in results}) == 3  # every target answered at some point
 
 
-def test_a_new_version_is_served_without_a_restart(registry, tmp_path):
+def test_a_new_version_is_served_without_a_restart(registry: Path, tmp_path: Path) -> None:
     with running(registry, tmp_path, "--workers", "2") as server:
         offset = wait_for_log(server, "ready: 1 model(s)", 2)
         copy_version(registry, 1, 3)
@@ -104,7 +106,9 @@ def test_a_new_version_is_served_without_a_restart(registry, tmp_path):
         )
 
 
-def test_a_corrupt_new_version_is_refused_and_the_old_one_keeps_answering(registry, tmp_path):
+def test_a_corrupt_new_version_is_refused_and_the_old_one_keeps_answering(
+    registry: Path, tmp_path: Path
+) -> None:
     store = FilesystemRegistry(registry)
     store.promote("mixed:1", "production")
     with running(registry, tmp_path, "--workers", "2") as server:
@@ -121,7 +125,7 @@ def test_a_corrupt_new_version_is_refused_and_the_old_one_keeps_answering(regist
         assert "tabforge_model_load_failures 1.0" in httpx.get(server.url + "/metrics").text
 
 
-def test_no_watch_keeps_the_start_up_state(registry, tmp_path):
+def test_no_watch_keeps_the_start_up_state(registry: Path, tmp_path: Path) -> None:
     with running(registry, tmp_path, "--no-watch") as server:
         wait_for_log(server, "ready: 1 model(s)", 1)
         FilesystemRegistry(registry).promote("mixed:1", "production")

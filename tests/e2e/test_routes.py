@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tabforge.registry import FilesystemRegistry
+from tabforge.registry import FilesystemRegistry, ServingPolicy
 from tests.e2e.server import BODY, running, wait_for_log
+from tests.helpers import Cli
 
 V2_BODY = {"inputs": [
     {"name": "numeric", "shape": [1, 3], "datatype": "FP32", "data": [1.0, 50.0, 2.0]},
@@ -17,7 +19,7 @@ V2_BODY = {"inputs": [
 ]}  # fmt: skip
 
 
-def test_route_cli_sets_shows_and_clears(registry, cli):
+def test_route_cli_sets_shows_and_clears(registry: Path, cli: Cli) -> None:
     r = ["--registry", str(registry)]
     assert cli("models", "promote", "mixed:1", "production", *r).exit_code == 0
     run = cli("models", "route", "mixed", "production=90", "2=10", *r)
@@ -29,7 +31,7 @@ def test_route_cli_sets_shows_and_clears(registry, cli):
     }
     assert "route     production=90, 2=10" in cli("models", "show", "mixed", *r).stdout
     assert cli("models", "route", "mixed", "--clear", *r).stdout == "mixed route: cleared\n"
-    assert FilesystemRegistry(registry).route("mixed") == {}
+    assert ServingPolicy(FilesystemRegistry(registry)).route("mixed") == {}
 
 
 BAD = [
@@ -43,15 +45,15 @@ BAD = [
 
 
 @pytest.mark.parametrize(("weights", "words"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
-def test_bad_routes_are_refused(registry, cli, weights, words):
+def test_bad_routes_are_refused(registry: Path, cli: Cli, weights: list[str], words: str) -> None:
     run = cli("models", "route", "mixed", *weights, "--registry", str(registry))
     assert run.exit_code == 2
     assert words in run.stderr
-    assert FilesystemRegistry(registry).route("mixed") == {}
+    assert ServingPolicy(FilesystemRegistry(registry)).route("mixed") == {}
 
 
-def test_split_ratio_and_sticky_keys(registry, tmp_path):
-    FilesystemRegistry(registry).set_route("mixed", {"1": 80, "2": 20})
+def test_split_ratio_and_sticky_keys(registry: Path, tmp_path: Path) -> None:
+    ServingPolicy(FilesystemRegistry(registry)).set_route("mixed", {"1": 80, "2": 20})
     with running(registry, tmp_path, "--workers", "2") as server:
         wait_for_log(server, "route 1=80,2=20", 2)  # both workers hold the route
         n = 3000

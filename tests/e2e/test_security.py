@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import textwrap
+from pathlib import Path
 
 import httpx
 
-from tests.conftest import mixed_frame
 from tests.e2e.server import running, wait_for_log
 from tests.e2e.wire import grouped_json
+from tests.helpers import mixed_frame
 
 TRAPS = textwrap.dedent("""
     # Loaded by every Python process started with this directory on PYTHONPATH.
@@ -40,7 +41,7 @@ TRAPS = textwrap.dedent("""
 """)
 
 
-def test_serving_imports_no_pickle_loader(trained_registry, tmp_path):
+def test_serving_imports_no_pickle_loader(trained_registry: Path, tmp_path: Path) -> None:
     traps, out = tmp_path / "traps", tmp_path / "out"
     traps.mkdir()
     out.mkdir()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -10,12 +13,13 @@ import polars as pl
 import pytest
 
 import tabforge
-from tests.conftest import mixed_frame
+from tests.e2e.server import CAT, INFER, NUM, Server
+from tests.helpers import mixed_frame
 
 ROWS = mixed_frame(40, seed=9).drop("label", "binary", "value")
 
 
-def grouped(df: pl.DataFrame) -> dict:
+def grouped(df: pl.DataFrame) -> dict[str, Any]:
     numeric = df.select("a", "b", "c").to_numpy()
     categorical = df.select("color", "shape").to_numpy()
     return {
@@ -29,7 +33,7 @@ def grouped(df: pl.DataFrame) -> dict:
     }  # fmt: skip
 
 
-def per_column(df: pl.DataFrame) -> dict:
+def per_column(df: pl.DataFrame) -> dict[str, Any]:
     inputs = []
     for name in df.columns:
         s = df[name]
@@ -45,11 +49,11 @@ def per_column(df: pl.DataFrame) -> dict:
 
 
 @pytest.fixture(scope="module")
-def expected(trained_registry):
+def expected(trained_registry: Path) -> dict[int, pl.DataFrame]:
     return {v: tabforge.load(f"mixed:{v}", registry=trained_registry).predict(ROWS) for v in (1, 2)}
 
 
-def test_health_and_server_metadata(server):
+def test_health_and_server_metadata(server: Server) -> None:
     assert httpx.get(server.url + "/v2/health/live").json() == {"live": True}
     assert httpx.get(server.url + "/v2/health/ready").json() == {"ready": True}
     meta = httpx.get(server.url + "/v2").json()
@@ -57,7 +61,7 @@ def test_health_and_server_metadata(server):
     assert isinstance(meta["extensions"], list)
 
 
-def test_model_metadata_and_readiness(server):
+def test_model_metadata_and_readiness(server: Server) -> None:
     meta = httpx.get(server.url + "/v2/models/mixed").json()
     assert meta["name"] == "mixed"
     assert meta["versions"] == ["1", "2"]
@@ -82,7 +86,12 @@ def test_model_metadata_and_readiness(server):
 
 @pytest.mark.parametrize("body", [grouped, per_column], ids=["grouped", "per-column"])
 @pytest.mark.parametrize("version", [1, 2])
-def test_v2_infer_matches_the_python_api(server, expected, body, version):
+def test_v2_infer_matches_the_python_api(
+    server: Server,
+    expected: dict[int, pl.DataFrame],
+    body: Callable[[pl.DataFrame], dict[str, Any]],
+    version: int,
+) -> None:
     r = httpx.post(f"{server.url}/v2/models/mixed/versions/{version}/infer", json=body(ROWS))
     assert r.status_code == 200, r.text
     out = r.json()
@@ -96,14 +105,16 @@ def test_v2_infer_matches_the_python_api(server, expected, body, version):
     np.testing.assert_allclose(proba, want.select(pl.exclude("label")).to_numpy(), atol=1e-6)
 
 
-def test_v2_echoes_id_and_returns_only_requested_outputs(server):
+def test_v2_echoes_id_and_returns_only_requested_outputs(server: Server) -> None:
     body = grouped(ROWS) | {"outputs": [{"name": "label"}]}
     out = httpx.post(server.url + "/v2/models/mixed/infer", json=body).json()
     assert out["id"] == "req-1"
     assert [o["name"] for o in out["outputs"]] == ["label"]
 
 
-def test_v1_predict_matches_the_python_api(server, expected):
+def test_v1_predict_matches_the_python_api(
+    server: Server, expected: dict[int, pl.DataFrame]
+) -> None:
     r = httpx.post(server.url + "/v1/models/mixed:predict", json={"instances": ROWS.to_dicts()})
     assert r.status_code == 200, r.text
     assert r.headers["x-model-version"] == "2"
@@ -115,7 +126,9 @@ def test_v1_predict_matches_the_python_api(server, expected):
             assert p["probabilities"][cls] == pytest.approx(row[f"proba_{cls}"], abs=1e-6)
 
 
-def test_python_client_matches_the_python_api(server, expected):
+def test_python_client_matches_the_python_api(
+    server: Server, expected: dict[int, pl.DataFrame]
+) -> None:
     with tabforge.Client(server.url) as client:
         for data in (ROWS, ROWS.to_pandas(), ROWS.to_dicts(), ROWS.to_dict(as_series=False)):
             got = client.predict("mixed", data)
@@ -137,7 +150,7 @@ def nan_body() -> bytes:
     ]}).encode()  # fmt: skip
 
 
-def test_missing_values_nan_and_null_are_accepted(server):
+def test_missing_values_nan_and_null_are_accepted(server: Server) -> None:
     r = httpx.post(server.url + "/v2/models/mixed/infer", content=nan_body(),
                    headers={"content-type": "application/json"})  # fmt: skip
     assert r.status_code == 200, r.text
@@ -146,17 +159,14 @@ def test_missing_values_nan_and_null_are_accepted(server):
     assert r.status_code == 200, r.text
 
 
-def _v2(rows: list[dict]) -> dict:
+def _v2(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {"inputs": rows}
 
 
-NUM = {"name": "numeric", "shape": [1, 3], "datatype": "FP32", "data": [1.0, 2.0, 3.0]}
-CAT = {"name": "categorical", "shape": [1, 2], "datatype": "BYTES", "data": ["red", "sq"]}
-INFER = "/v2/models/mixed/infer"
 # Bad requests live in tests/corpus/ (one file per case), replayed by test_corpus.py.
 
 
-def test_metrics_count_requests_rows_and_latency(server):
+def test_metrics_count_requests_rows_and_latency(server: Server) -> None:
     httpx.post(server.url + INFER, json=grouped(ROWS))
     httpx.post(server.url + "/v2/models/nope/infer", json=_v2([NUM, CAT]))
     text = httpx.get(server.url + "/metrics").text
@@ -168,7 +178,7 @@ def test_metrics_count_requests_rows_and_latency(server):
         assert family in text
 
 
-def test_openapi_document_lists_every_endpoint(server):
+def test_openapi_document_lists_every_endpoint(server: Server) -> None:
     doc = httpx.get(server.url + "/openapi.json").json()
     assert doc["openapi"].startswith("3.")
     for path in ("/v2/health/live", "/v2/health/ready", "/v2", "/v2/models/{name}",
@@ -176,6 +186,6 @@ def test_openapi_document_lists_every_endpoint(server):
         assert path in doc["paths"]
 
 
-def test_binds_loopback_by_default(server):
+def test_binds_loopback_by_default(server: Server) -> None:
     assert f"Uvicorn running on {server.url}" in server.log.read_text()
     assert server.url.startswith("http://127.0.0.1:")

@@ -19,13 +19,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from benchmarks import soak
+from benchmarks.soakbench.answers import KINDS, Answer, SoakRequest, check
+from benchmarks.soakbench.criteria import RSS_LIMIT_PCT
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "soak.py"
 
 
-def test_a_short_soak_passes_with_every_kind_of_request(tmp_path):
+@pytest.mark.slow
+def test_a_short_soak_passes_with_every_kind_of_request(tmp_path: Path) -> None:
     out = tmp_path / "soak.json"
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--minutes", "0.5", "--json", str(out)],
@@ -35,7 +37,7 @@ def test_a_short_soak_passes_with_every_kind_of_request(tmp_path):
     summary = json.loads(out.read_text())
     assert summary["passed"], summary["failures"]
     assert summary["requests"] >= 1000
-    assert set(summary["by_kind"]) == set(soak.KINDS)
+    assert set(summary["by_kind"]) == set(KINDS)
     assert all(n >= 100 for n in summary["by_kind"].values()), summary["by_kind"]
     assert set(summary["by_rows"]) == {"1", "10", "200"}
     assert all(n >= 100 for n in summary["by_rows"].values()), summary["by_rows"]
@@ -49,7 +51,7 @@ def test_a_short_soak_passes_with_every_kind_of_request(tmp_path):
     rss = summary["rss_mib"]
     assert rss["samples"] >= 25
     assert rss["growth_pct"] is not None
-    assert rss["growth_pct"] < soak.RSS_LIMIT_PCT
+    assert rss["growth_pct"] < RSS_LIMIT_PCT
     assert summary["server_exit_code"] == 0
 
 
@@ -61,12 +63,12 @@ PROBA = np.array([[0.25, 0.125, 0.625], [0.5, 0.25, 0.25]])
 PREDICTION = np.array([12.5, -3.25])
 
 
-def request(kind: str, task: str = "classification") -> soak.SoakRequest:
+def request(kind: str, task: str = "classification") -> SoakRequest:
     if task == "classification":
-        want = soak.Answer("2", labels=LABELS, probabilities=PROBA)
+        want = Answer("2", labels=LABELS, probabilities=PROBA)
     else:
-        want = soak.Answer("2", prediction=PREDICTION)
-    return soak.SoakRequest(
+        want = Answer("2", prediction=PREDICTION)
+    return SoakRequest(
         kind=kind, name="mixed", ref="mixed:2", rows=2, path="/", body=b"", headers={},
         task=task, classes=CLASSES if task == "classification" else (), expected={"2": want},
         request_id=None if kind == "v1-json" else "r1",
@@ -113,12 +115,12 @@ def bumped(arr: np.ndarray, by: float) -> np.ndarray:
 
 
 @pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
-def test_checker_accepts_the_right_v2_answer_and_float32_noise(binary):
+def test_checker_accepts_the_right_v2_answer_and_float32_noise(binary: bool) -> None:
     kind = "v2-binary" if binary else "v2-json"
     body, headers = v2_body({"label": LABELS, "probabilities": bumped(PROBA, 3e-7)}, binary)
-    assert soak.check(request(kind), 200, headers, body) is None
+    assert check(request(kind), 200, headers, body) is None
     body, headers = v2_body({"prediction": bumped(PREDICTION, 2e-5)}, binary)
-    assert soak.check(request(kind, "regression"), 200, headers, body) is None
+    assert check(request(kind, "regression"), 200, headers, body) is None
 
 
 @pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
@@ -141,30 +143,39 @@ def test_checker_accepts_the_right_v2_answer_and_float32_noise(binary):
     ],
     ids=["changed-label", "probability-off-1e-3", "missing-output", "prediction-off-1e-3", "short"],
 )
-def test_checker_flags_a_wrong_v2_answer(binary, task, outputs, problem):
+def test_checker_flags_a_wrong_v2_answer(
+    binary: bool, task: str, outputs: dict[str, Any], problem: str
+) -> None:
     kind = "v2-binary" if binary else "v2-json"
     body, headers = v2_body(outputs, binary)
-    found = soak.check(request(kind, task), 200, headers, body)
+    found = check(request(kind, task), 200, headers, body)
     assert found is not None
     assert problem in found
 
 
-def test_checker_flags_a_wrong_version_id_or_status():
+def _problem(req: SoakRequest, headers: dict[str, str], body: bytes) -> str:
+    """What the checker finds wrong with a 200 response; it must find something."""
+    found = check(req, 200, headers, body)
+    assert found is not None
+    return found
+
+
+def test_checker_flags_a_wrong_version_id_or_status() -> None:
     body, headers = v2_body({"label": LABELS, "probabilities": PROBA}, False, version="1")
-    assert "answered by version 1, expected 2" in soak.check(request("v2-json"), 200, headers, body)
+    assert "answered by version 1, expected 2" in _problem(request("v2-json"), headers, body)
     body, headers = v2_body({"label": LABELS, "probabilities": PROBA}, False, rid="other")
-    assert "id 'other', expected 'r1'" in soak.check(request("v2-json"), 200, headers, body)
-    assert soak.check(request("v2-json"), 500, {}, b'{"error": "internal server error"}')
-    assert "undecodable" in soak.check(request("v2-json"), 200, {}, b"<html>")
+    assert "id 'other', expected 'r1'" in _problem(request("v2-json"), headers, body)
+    assert check(request("v2-json"), 500, {}, b'{"error": "internal server error"}')
+    assert "undecodable" in _problem(request("v2-json"), {}, b"<html>")
 
 
-def test_checker_on_v1_flags_a_changed_label_and_a_probability_off_by_1e_3():
+def test_checker_on_v1_flags_a_changed_label_and_a_probability_off_by_1e_3() -> None:
     version = {"x-model-version": "2"}
-    assert soak.check(request("v1-json"), 200, version, v1_body(LABELS, PROBA)) is None
-    changed = soak.check(request("v1-json"), 200, version, v1_body(["low", "high"], PROBA))
+    assert check(request("v1-json"), 200, version, v1_body(LABELS, PROBA)) is None
+    changed = check(request("v1-json"), 200, version, v1_body(["low", "high"], PROBA))
     assert changed == "row 0: label 'low', expected 'mid'"
-    off = soak.check(request("v1-json"), 200, version, v1_body(LABELS, bumped(PROBA, 1e-3)))
+    off = check(request("v1-json"), 200, version, v1_body(LABELS, bumped(PROBA, 1e-3)))
     assert off is not None
     assert off.startswith("row 0: probabilities[1]")
-    unversioned = soak.check(request("v1-json"), 200, {}, v1_body(LABELS, PROBA))
+    unversioned = check(request("v1-json"), 200, {}, v1_body(LABELS, PROBA))
     assert unversioned == "answered by version ?, expected 2"

@@ -42,11 +42,11 @@ def refused(run: subprocess.CompletedProcess[str]) -> str:
     ],
     ids=["port too big", "port negative", "empty host", "unparsable host"],
 )  # fmt: skip
-def test_a_bad_address_is_refused(trained_registry, args, expected):
+def test_a_bad_address_is_refused(trained_registry: Path, args: list[str], expected: str) -> None:
     assert refused(serve("--registry", str(trained_registry), *args)) == expected
 
 
-def test_a_port_in_use_is_refused(trained_registry):
+def test_a_port_in_use_is_refused(trained_registry: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -59,7 +59,7 @@ def test_a_port_in_use_is_refused(trained_registry):
             )
 
 
-def test_every_model_named_must_be_in_the_registry(trained_registry, tmp_path):
+def test_every_model_named_must_be_in_the_registry(trained_registry: Path, tmp_path: Path) -> None:
     where = f"in registry {trained_registry} (models there: mixed; {ELSEWHERE[1:]}"
     one = serve("--registry", str(trained_registry), "--models", "nosuch")
     assert refused(one) == f"error: unknown model 'nosuch' {where}"
@@ -72,8 +72,8 @@ def test_every_model_named_must_be_in_the_registry(trained_registry, tmp_path):
 
 
 def test_an_empty_registry_is_refused_unwatched_and_served_with_a_warning_watched(
-    trained_registry, tmp_path
-):
+    trained_registry: Path, tmp_path: Path
+) -> None:
     empty = tmp_path / "models"
     empty.mkdir()
     assert refused(serve("--registry", str(empty), "--no-watch")) == (
@@ -90,7 +90,9 @@ def test_an_empty_registry_is_refused_unwatched_and_served_with_a_warning_watche
             time.sleep(0.2)
 
 
-def test_foreign_entries_in_the_registry_are_ignored_when_serving(registry, tmp_path):
+def test_foreign_entries_in_the_registry_are_ignored_when_serving(
+    registry: Path, tmp_path: Path
+) -> None:
     (registry / "lost+found").mkdir(mode=0)  # as on a mounted volume: not even readable
     (registry / ".DS_Store").write_bytes(b"")
     shutil.copytree(registry / "mixed", registry / "Foo Bar")  # not a valid model name
@@ -108,7 +110,7 @@ def test_foreign_entries_in_the_registry_are_ignored_when_serving(registry, tmp_
         (registry / "lost+found").chmod(0o700)
 
 
-def test_port_zero_picks_a_free_port_and_says_which(trained_registry, tmp_path):
+def test_port_zero_picks_a_free_port_and_says_which(trained_registry: Path, tmp_path: Path) -> None:
     log = tmp_path / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([EXE, "serve", "--registry", str(trained_registry), "--port", "0"],

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tritonclient.http as httpclient
 
 import tabforge
-from tests.conftest import mixed_frame
+from tests.e2e.server import Server
+from tests.helpers import mixed_frame
 
 ROWS = mixed_frame(25, seed=3).drop("label", "binary", "value")
 
 
 @pytest.fixture(scope="module")
-def client(server):
+def client(server: Server) -> Iterator[httpclient.InferenceServerClient]:
     c = httpclient.InferenceServerClient(server.url.removeprefix("http://"))
     yield c
     c.close()
 
 
-def test_health_and_metadata(client):
+def test_health_and_metadata(client: httpclient.InferenceServerClient) -> None:
     assert client.is_server_live()
     assert client.is_server_ready()
     assert client.is_model_ready("mixed")
@@ -30,12 +34,14 @@ def test_health_and_metadata(client):
     assert [i["name"] for i in meta["inputs"]] == ["numeric", "categorical"]
 
 
-def _outputs() -> list:
+def _outputs() -> list[httpclient.InferRequestedOutput]:
     return [httpclient.InferRequestedOutput("label", binary_data=False),
             httpclient.InferRequestedOutput("probabilities", binary_data=False)]  # fmt: skip
 
 
-def test_infer_with_grouped_tensors(client, trained_registry):
+def test_infer_with_grouped_tensors(
+    client: httpclient.InferenceServerClient, trained_registry: Path
+) -> None:
     numeric = ROWS.select("a", "b", "c").to_numpy().astype(np.float32)  # NaN where missing
     categorical = ROWS.select("color", "shape").fill_null("").to_numpy().astype(object)
     a = httpclient.InferInput("numeric", list(numeric.shape), "FP32")
@@ -51,7 +57,9 @@ def test_infer_with_grouped_tensors(client, trained_registry):
                                expected.drop("label").to_numpy(), atol=1e-6)  # fmt: skip
 
 
-def test_infer_with_one_input_per_column(client, trained_registry):
+def test_infer_with_one_input_per_column(
+    client: httpclient.InferenceServerClient, trained_registry: Path
+) -> None:
     inputs = []
     for name in ROWS.columns:
         s = ROWS[name]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import struct
+from typing import Any
 
 import httpx
 import numpy as np
 import polars as pl
 
 
-def grouped_json(df: pl.DataFrame) -> dict:
+def grouped_json(df: pl.DataFrame) -> dict[str, Any]:
     numeric = df.select("a", "b", "c").to_numpy()
     return {"inputs": [
         {"name": "numeric", "shape": [df.height, 3], "datatype": "FP32",
@@ -20,7 +21,7 @@ def grouped_json(df: pl.DataFrame) -> dict:
     ]}  # fmt: skip
 
 
-def binary_body(df: pl.DataFrame, outputs_binary: bool) -> tuple[bytes, dict]:
+def binary_body(df: pl.DataFrame, outputs_binary: bool) -> tuple[bytes, dict[str, str]]:
     numeric = df.select("a", "b", "c").to_numpy().astype("<f4")
     strings = df.select("color", "shape").fill_null("").to_numpy().reshape(-1)
     text = b"".join(struct.pack("<I", len(s.encode())) + s.encode() for s in strings)
