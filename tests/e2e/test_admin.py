@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.e2e.server import BODY, running
+from tests.e2e.server import BODY, running, wait_for_log
 
 TOKEN = "s3cret-admin-token"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
@@ -25,6 +25,7 @@ def admin_server(registry, tmp_path):
     with running(
         registry, tmp_path, "--workers", "2", env={"TABFORGE_ADMIN_TOKEN": TOKEN}
     ) as server:
+        wait_for_log(server, "ready: ", 2)  # both workers: readiness is per worker
         yield server
 
 
