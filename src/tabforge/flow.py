@@ -14,6 +14,7 @@ from tabforge.contract import manifest as mf
 from tabforge.contract import sha256_bytes
 from tabforge.data.load import read_table
 from tabforge.data.schema import Schema, infer_schema
+from tabforge.errors import ConfigError
 from tabforge.export.convert import to_onnx
 from tabforge.export.record import Facts, build_manifest, input_spec, output_spec
 from tabforge.export.verify import ParityReport, verify
@@ -75,6 +76,8 @@ def train(
     reporter = reporter or SilentReporter()
     source = Path(path)
     model_name = validate_name(name) if name else slugify(source.stem)
+    if options.cv and options.cv < 2:  # before any work: --cv 1 is never valid
+        raise ConfigError(f"--cv must be at least 2, got {options.cv}")
     if options.model != "auto":
         lookup(options.model, options.task)  # refuse unknown models before reading data
     data = _read_and_prepare(source, options, reporter)

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.server import BODY, Server, running
+from tests.e2e.server import BODY, Server, running, wait_for_log
 
 TOKEN = "s3cret-admin-token"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
@@ -28,6 +28,7 @@ def admin_server(registry: Path, tmp_path: Path) -> Iterator[Server]:
     with running(
         registry, tmp_path, "--workers", "2", env={"TABFORGE_ADMIN_TOKEN": TOKEN}
     ) as server:
+        wait_for_log(server, "ready: ", 2)  # both workers: readiness is per worker
         yield server
 
 
