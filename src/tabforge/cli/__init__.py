@@ -9,7 +9,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from rich.table import Table
@@ -20,6 +20,9 @@ from tabforge.contract.manifest import TASKS
 from tabforge.data.schema import MAX_CATEGORIES
 from tabforge.errors import TabforgeError
 from tabforge.progress import Reporter, output_console
+
+if TYPE_CHECKING:
+    from tabforge.train.fit import TrainOptions
 
 # OpenMP threads (LightGBM, XGBoost, scikit-learn) spin while waiting by default; on a machine
 # that is busy with anything else that made one 156-row LightGBM fit take 18 s instead of
@@ -92,57 +95,19 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 def train(
     file: str,
-    target: str | None,
-    model: str,
-    task: Any,
     name: str | None,
     registry: str | None,
-    categorical: Sequence[str],
-    numeric: Sequence[str],
-    drop: Sequence[str],
-    params: Sequence[str],
-    search: int,
-    cv: int,
-    test_size: float,
-    seed: int,
-    tolerance: float,
-    time_budget: float,
-    max_categories: int,
-    memory_limit: str | None,
     quiet: bool,
     as_json: bool,
+    **opts: Any,
 ) -> None:
     """Train a model on FILE, export it to ONNX, verify parity and store it."""
     from tabforge.flow import train as run_train
-    from tabforge.train.catalog import parse_param
-    from tabforge.train.fit import TrainOptions
-    from tabforge.train.memory import parse_size
 
-    if tolerance <= 0:
-        raise click.BadParameter("must be positive", param_hint="--tolerance")
-    if max_categories < 1:
-        raise click.BadParameter("must be at least 1", param_hint="--max-categories")
-    options = TrainOptions(
-        target=target,
-        model=model,
-        task=task,
-        params=dict(parse_param(p) for p in params),
-        search=search,
-        cv=cv,
-        test_size=test_size,
-        seed=seed,
-        tolerance=tolerance,
-        categorical=_split(categorical),
-        numeric=_split(numeric),
-        drop=_split(drop),
-        time_budget=time_budget,
-        max_categories=max_categories,
-        memory_limit=parse_size(memory_limit) if memory_limit else None,
-    )
     reporter = Reporter(quiet=quiet or as_json)
     outcome = run_train(
         file,
-        options,
+        _train_options(**opts),
         name=name,
         registry=registry,
         reporter=reporter,
@@ -154,6 +119,38 @@ def train(
         click.echo(outcome.ref)
     else:
         _print_outcome(outcome)
+
+
+def _train_options(
+    *,
+    params: Sequence[str],
+    categorical: Sequence[str],
+    numeric: Sequence[str],
+    drop: Sequence[str],
+    tolerance: float,
+    max_categories: int,
+    memory_limit: str | None,
+    **rest: Any,
+) -> TrainOptions:
+    """`train`'s options as TrainOptions, the values click cannot check itself checked."""
+    from tabforge.train.catalog import parse_param
+    from tabforge.train.fit import TrainOptions
+    from tabforge.train.memory import parse_size
+
+    if tolerance <= 0:
+        raise click.BadParameter("must be positive", param_hint="--tolerance")
+    if max_categories < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--max-categories")
+    return TrainOptions(
+        params=dict(parse_param(p) for p in params),
+        categorical=_split(categorical),
+        numeric=_split(numeric),
+        drop=_split(drop),
+        tolerance=tolerance,
+        max_categories=max_categories,
+        memory_limit=parse_size(memory_limit) if memory_limit else None,
+        **rest,
+    )
 
 
 def _fmt(value: Any) -> str:
