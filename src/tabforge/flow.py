@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from tabforge.data.schema import Schema, infer_schema
 from tabforge.errors import ConfigError
 from tabforge.export.convert import to_onnx
 from tabforge.export.record import Facts, build_manifest, input_spec, output_spec
-from tabforge.export.verify import ParityReport, verify
+from tabforge.export.verify import ParityReport, run_onnx, verify
+from tabforge.monitor.build import build_reference
 from tabforge.progress import Reporter, SilentReporter
 from tabforge.registry.refs import validate_name
 from tabforge.registry.store import FilesystemRegistry, slugify
@@ -85,20 +87,16 @@ def train(
     result = Trainer(data, options, reporter, started=started).run()
 
     inputs, outputs = input_spec(data, result), output_spec(data, result)
-    with reporter.step("Exporting to ONNX"):
-        model = to_onnx(result.pipeline, schema, outputs=outputs, name=model_name)
-    with reporter.step("Verifying ONNX against the native model"):
-        report = verify(
-            model,
-            result.pipeline,
-            schema,
+    model_bytes, report = _export(data, result, inputs, outputs, model_name, options, reporter)
+    with reporter.step("Recording the monitoring reference"):
+        reference = build_reference(
+            data.frame[data.train_idx],
+            data.frame[data.test_idx],
             inputs=inputs,
-            classes=data.classes,
-            holdout=data.frame[data.test_idx],
-            tolerance=options.tolerance,
+            outputs=outputs,
+            run=partial(run_onnx, model_bytes),
             seed=options.seed,
         )
-    model_bytes = model.SerializeToString()
     root = registry_root(registry)
     facts = Facts(
         name=model_name,
@@ -112,11 +110,38 @@ def train(
         options=options,
         sha=sha256_bytes(model_bytes),
         notes=list(reporter.notes),
+        reference=reference,
     )
     version, manifest = _store(FilesystemRegistry(root), facts, model_bytes)
     return TrainOutcome(
         model_name, version, root, schema, result, report, manifest, facts.sha, facts.notes
     )
+
+
+def _export(
+    data: Prepared,
+    result: FitResult,
+    inputs: mf.Inputs,
+    outputs: mf.Outputs,
+    name: str,
+    options: TrainOptions,
+    reporter: Reporter,
+) -> tuple[bytes, ParityReport]:
+    """The fitted pipeline as ONNX bytes, proven against the native model on the hold-out."""
+    with reporter.step("Exporting to ONNX"):
+        model = to_onnx(result.pipeline, data.schema, outputs=outputs, name=name)
+    with reporter.step("Verifying ONNX against the native model"):
+        report = verify(
+            model,
+            result.pipeline,
+            data.schema,
+            inputs=inputs,
+            classes=data.classes,
+            holdout=data.frame[data.test_idx],
+            tolerance=options.tolerance,
+            seed=options.seed,
+        )
+    return model.SerializeToString(), report
 
 
 def _store(store: FilesystemRegistry, facts: Facts, model: bytes) -> tuple[int, mf.Manifest]:

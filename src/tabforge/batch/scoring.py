@@ -12,7 +12,7 @@ import os
 import queue
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from tabforge.contract import (
     BadValues,
     Inputs,
+    Tensors,
     encode,
     missing_columns,
     quoted,
@@ -39,6 +40,8 @@ OnError = Literal["fail", "skip"]
 OUTPUT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 DEFAULT_BATCH_ROWS = 65_536
 _DONE = object()
+# Called with each scored batch's feed and outputs (predict --monitor counts them).
+Observer = Callable[[Tensors, Tensors], None]
 
 
 @dataclass
@@ -149,6 +152,7 @@ def score_file(
     keep: tuple[str, ...] = (),
     on_error: OnError = "fail",
     reporter: Reporter | None = None,
+    observe: Observer | None = None,
 ) -> ScoreSummary:
     reporter = reporter or SilentReporter()
     src, out = Path(source), Path(output)
@@ -171,7 +175,10 @@ def score_file(
                     batch = batch.filter(pl.Series(keep_rows))
                     feed = {k: v[keep_rows] for k, v in feed.items()}
                 if batch.height:  # a batch whose rows were all rejected is not run
-                    writer.write(result(batch, predictor.run(feed)))
+                    outputs = predictor.run(feed)
+                    writer.write(result(batch, outputs))
+                    if observe is not None:
+                        observe(feed, outputs)
                 advance(batch.height + (0 if bad is None else int(bad.mask.sum())))
         if writer.rows == 0:  # header only, or every row rejected: the columns, no rows
             writer.write(result(lazy.head(0).collect(), predictor.empty_outputs()))
@@ -190,8 +197,18 @@ def score_file(
     )
 
 
+def read_batches(
+    source: str | os.PathLike[str], inputs: Inputs, *, batch_rows: int = DEFAULT_BATCH_ROWS
+) -> Iterator[tuple[int, pl.DataFrame, Tensors, BadValues | None]]:
+    """(offset, rows, feed, bad values) per batch, read and encoded exactly as ``score_file``
+    reads and encodes them (the same checks, the same messages)."""
+    src = Path(source)
+    lazy, _ = _open(src, None, inputs, keep=(), batch_rows=batch_rows)
+    yield from _decoded(lazy, inputs, batch_rows, src.name)
+
+
 def _open(
-    src: Path, out: Path, inputs: Inputs, *, keep: tuple[str, ...], batch_rows: int
+    src: Path, out: Path | None, inputs: Inputs, *, keep: tuple[str, ...], batch_rows: int
 ) -> tuple[pl.LazyFrame, int | None]:
     """The input's needed columns (checked before any work) and its row count if cheap."""
     if batch_rows < 1:
@@ -199,7 +216,8 @@ def _open(
     if not src.is_file():
         raise DataError(f"file not found: {src}")
     fmt = detect_format(src)
-    _check_output(out, src)
+    if out is not None:
+        _check_output(out, src)
     lazy = _scan(src, inputs)
     columns = _columns(lazy, src.name)
     missing = missing_columns(columns, inputs)
@@ -325,4 +343,4 @@ def _rebatch(batches: Any, size: int) -> Iterator[pl.DataFrame]:
         yield pl.concat(pending, rechunk=True) if len(pending) > 1 else pending[0]
 
 
-__all__ = ["ScoreSummary", "pa", "score_file"]
+__all__ = ["Observer", "ScoreSummary", "pa", "read_batches", "score_file"]

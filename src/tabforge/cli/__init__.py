@@ -283,5 +283,5 @@ def _serve_demo(registry: str | None, port: int, curls: list[str]) -> None:
 
 
 # Command groups defined in their own modules attach themselves to `main` on import.
-from tabforge.cli import models, predict  # noqa: E402, F401
+from tabforge.cli import drift, models, predict  # noqa: E402, F401
 from tabforge.cli import serve as _serve_command  # noqa: E402, F401

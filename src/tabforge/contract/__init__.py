@@ -27,6 +27,7 @@ from tabforge.contract.manifest import (
     sha256_bytes,
 )
 from tabforge.contract.outputs import empty_outputs, outputs_frame, score_columns
+from tabforge.contract.reference import ColumnReference, Reference
 from tabforge.contract.tensors import (
     CATEGORICAL_INPUT,
     MISSING_TEXT,
@@ -46,11 +47,13 @@ __all__ = [
     "NUMPY_TYPES",
     "TASKS",
     "BadValues",
+    "ColumnReference",
     "Datatype",
     "Estimator",
     "Inputs",
     "Manifest",
     "Outputs",
+    "Reference",
     "Task",
     "TensorSpec",
     "Tensors",

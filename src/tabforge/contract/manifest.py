@@ -12,6 +12,8 @@ from typing import Any, Literal, get_args
 
 import msgspec
 
+from tabforge.contract.reference import Reference
+
 MANIFEST_VERSION = 1
 
 Task = Literal["classification", "regression", "clustering"]
@@ -79,6 +81,8 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
     config: dict[str, Any]
     versions: dict[str, str]
     model_sha256: str
+    # Bins and alert thresholds for drift monitoring; None in manifests written before it.
+    reference: Reference | None = None
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -66,6 +66,9 @@ class Facts:
     options: TrainOptions
     sha: str
     notes: list[str]
+    reference: contract.Reference | None = (
+        None  # monitoring: bins and thresholds (tabforge.monitor)
+    )
 
 
 def build_manifest(facts: Facts, version: int) -> mf.Manifest:
@@ -91,6 +94,7 @@ def build_manifest(facts: Facts, version: int) -> mf.Manifest:
         config=_jsonable(config),
         versions=library_versions(),
         model_sha256=facts.sha,
+        reference=facts.reference,
     )
 
 
