@@ -168,12 +168,12 @@ def whole_app_variants(registry: Path, body: bytes) -> list[tuple[str, tuple[flo
 
     real = metrics_module.ServerMetrics.__init__
 
-    def no_metrics(self: Any) -> None:
-        real(self)
+    def no_metrics(self: metrics_module.ServerMetrics, shared: Path | None = None) -> None:
+        real(self, shared)
         for key in list(vars(self)):
             if key not in ("registry", "_children"):
                 setattr(self, key, Null())
-        self.request_done = lambda *a, **k: None
+        self.request_done = lambda *a, **k: None  # type: ignore[method-assign]
 
     metrics_module.ServerMetrics.__init__ = no_metrics  # type: ignore[method-assign]
     rows.append(("metrics disabled", whole_app(registry, body)))

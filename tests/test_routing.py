@@ -135,3 +135,70 @@ def test_router_matches_parameters_and_refuses_with_allow() -> None:
     for path in ("/things/a:walk", "/things", "/things/a/b", "/"):
         with pytest.raises(NotFoundError, match="no such endpoint"):
             router.match("GET", path)
+
+
+def test_monitor_and_feedback_need_an_api_key(trained_registry: Path) -> None:
+    async def scenario(http: httpx.AsyncClient) -> None:
+        for method, path in (("GET", "/v2/models/mixed/monitor"),
+                             ("GET", "/v2/models/mixed/versions/1/monitor?window=5m"),
+                             ("POST", "/v2/models/mixed/feedback")):  # fmt: skip
+            assert (await http.request(method, path)).status_code == 401
+            wrong = await http.request(method, path, headers={"X-API-Key": "nope"})
+            assert wrong.status_code == 403
+        keyed = {"Authorization": "Bearer key-one"}
+        assert (await http.get("/v2/models/mixed/monitor", headers=keyed)).status_code == 200
+        r = await http.post("/v2/models/mixed/feedback", json={"id": "x", "label": "low"},
+                            headers=keyed)  # fmt: skip
+        assert r.json() == {"joined": 0, "unknown": 1}
+
+    serve(trained_registry, scenario, api_keys=("key-one",))
+
+
+def test_an_app_alone_is_the_whole_server(trained_registry: Path) -> None:
+    """create_app() without a shared directory: a private one, and it is the only worker."""
+    body = {"id": "one", "inputs": [
+        {"name": "numeric", "shape": [2, 3], "datatype": "FP32", "data": [1, 50, 2, 0, 10, 1]},
+        {"name": "categorical", "shape": [2, 2], "datatype": "BYTES",
+         "data": ["red", "sq", "blue", "hex"]},
+    ]}  # fmt: skip
+
+    async def scenario(http: httpx.AsyncClient) -> None:
+        assert (await http.get("/v2/models/mixed/ready")).json() == {"name": "mixed", "ready": True}
+        answer = (await http.post("/v2/models/mixed/versions/1/infer", json=body)).json()
+        labels = next(o for o in answer["outputs"] if o["name"] == "label")["data"]
+        feedback = {"id": "one", "label": [labels[0], "low" if labels[1] != "low" else "high"]}
+        r = await http.post("/v2/models/mixed/feedback", json=feedback)
+        assert r.json() == {"joined": 1, "unknown": 0}
+        report = (await http.get("/v2/models/mixed/versions/1/monitor?window=5m")).json()
+        assert report["rows"] == 2
+        assert (report["live"]["labels"], report["live"]["accuracy"]) == (2, 0.5)
+        metrics = (await http.get("/metrics")).text
+        assert (
+            'tabforge_live_quality{metric="accuracy",model="mixed",version="1",window="5m"} 0.5'
+            in metrics
+        )
+
+    serve(trained_registry, scenario)
+
+
+def test_the_window_query_parameter_is_documented() -> None:
+    operation = openapi()["paths"]["/v2/models/{name}/monitor"]["get"]
+    (window,) = [p for p in operation["parameters"] if p["in"] == "query"]
+    assert window == {"name": "window", "in": "query", "required": False,
+                      "schema": {"type": "string", "enum": ["5m", "1h", "24h"], "default": "1h"}}  # fmt: skip
+
+
+def test_answers_from_the_cache_are_monitored_too(trained_registry: Path) -> None:
+    body = {"inputs": [
+        {"name": "numeric", "shape": [1, 3], "datatype": "FP32", "data": [1, 50, 2]},
+        {"name": "categorical", "shape": [1, 2], "datatype": "BYTES", "data": ["red", "sq"]},
+    ]}  # fmt: skip
+
+    async def scenario(http: httpx.AsyncClient) -> None:
+        for _ in range(3):
+            assert (await http.post("/v2/models/mixed/versions/2/infer", json=body)).is_success
+        assert 'result="hit"' in (await http.get("/metrics")).text
+        report = (await http.get("/v2/models/mixed/versions/2/monitor?window=5m")).json()
+        assert report["rows"] == 3  # one run, two answers from the cache
+
+    serve(trained_registry, scenario, cache_entries=8)

@@ -109,6 +109,8 @@ def run_tabforge(
     on_rows = args.batch_rows_on or default_rows or 256
     modes = {"off": ["--max-batch-rows", "0"], "on": ["--max-batch-rows", str(on_rows)]}
     _batching_rounds(bench, setup, base, modes, warmup)
+    if "--no-monitor" in help_text:
+        _monitoring_rounds(bench, setup, base, warmup)
     _keep_best_rounds(bench)
     return (
         f"default flags for the main rows; `serve --help` has `--max-batch-rows` (default "
@@ -146,15 +148,43 @@ def _batching_rounds(
             bench.run_server(srv, f"tabforge-batching-{mode}-{k + 1}")
 
 
+def _monitoring_rounds(bench: Bench, setup: Setup, base: list[str], warmup: Scenario) -> None:
+    """Drift monitoring on (the default) and off, the two rows its overhead target names,
+    interleaved ``--rounds`` times so that drift on the machine hits both alike."""
+    lgbm_parse, lgbm_ref = v2_parser(setup.classes["lgbm"]), setup.refs["lgbm"]
+    for k in range(bench.args.rounds):
+        for mode, flags in {"on": [], "off": ["--no-monitor"]}.items():
+            port = common.free_port()
+            srv = Server(
+                f"tabforge (monitoring {mode})",
+                [*base, "--port", str(port), *flags],
+                port,
+                "/v2/models/lgbm/ready",
+                [
+                    Scenario("1 row JSON, c=16", _INFER["lgbm"], "tabforge-1", 16),
+                    Scenario(f"{BATCH:,} rows binary, c=16", _INFER["lgbm"], "tabforge-binary", 16),
+                ],
+                [_check(_INFER["lgbm"], "tabforge-binary", lgbm_parse, lgbm_ref, "ceiling")]
+                if k == 0
+                else [],
+                warmup,
+            )
+            bench.run_server(srv, f"tabforge-monitoring-{mode}-{k + 1}")
+
+
+ROUNDED = ("(batching", "(monitoring")  # peers run in rounds: the best round is kept
+
+
 def _keep_best_rounds(bench: Bench) -> None:
     """One row per (mode, scenario): the round with the most req/s (a failed row if all failed)."""
     best: dict[tuple[str, str], Result] = {}
     for r in bench.results:
-        if "(batching" in r.peer:
+        if any(tag in r.peer for tag in ROUNDED):
             old = best.get((r.peer, r.scenario))
             if old is None or (r.req_s or -1) > (old.req_s or -1):
                 best[(r.peer, r.scenario)] = r
-    bench.results = [r for r in bench.results if "(batching" not in r.peer] + list(best.values())
+    rest = [r for r in bench.results if not any(tag in r.peer for tag in ROUNDED)]
+    bench.results = rest + list(best.values())
 
 
 def run_mlserver(bench: Bench, setup: Setup, single: list[int]) -> str:

@@ -6,6 +6,7 @@ from .config import (
     BATCH,
     CEILING_SHARE_TARGET,
     GAIN,
+    MONITOR_COST,
     NOISE,
     NOISY,
     P99_TARGET_MS,
@@ -85,7 +86,12 @@ def _verdict(ok: bool) -> str:
 
 def targets(results: list[Result], batching: bool) -> list[str]:
     """One line per target: met, not met (and why) or not measured."""
-    return [_speedup(results), _ceiling_share(results), _batching(results, batching)]
+    return [
+        _speedup(results),
+        _ceiling_share(results),
+        _batching(results, batching),
+        _monitoring(results),
+    ]
 
 
 def _speedup(results: list[Result]) -> str:
@@ -156,4 +162,28 @@ def _batching(results: list[Result], batching: bool) -> str:
             f"{model}: on {on.req_s:,.0f} vs off {off.req_s:,.0f} req/s = {ratio:.2f}x, p99 "
             f"{ms_cell(on.p99_ms)} vs {ms_cell(off.p99_ms)} ms"
         )
+    return f"{head} {_verdict(met)} ({'; '.join(parts)})"
+
+
+def _monitoring(results: list[Result]) -> str:
+    head = (
+        f"4. drift monitoring on within {100 * MONITOR_COST:.0f}% of off, single-row JSON c=16 "
+        f"and {BATCH:,}-row binary c=16:"
+    )
+    parts, met = [], True
+    for scenario in ("1 row JSON, c=16", f"{BATCH:,} rows binary, c=16"):
+        on_r = _find(results, "tabforge (monitoring on", scenario)
+        off_r = _find(results, "tabforge (monitoring off", scenario)
+        if on_r is None and off_r is None:
+            return f"{head} **not measured** (this `tabforge serve` has no `--no-monitor`)"
+        on, off = _ok(on_r), _ok(off_r)
+        if on is None or off is None or not on.req_s or not off.req_s:
+            met = False
+            parts.append(
+                f"{scenario}: {_why_not(on_r, 'on') if on is None else _why_not(off_r, 'off')}"
+            )
+            continue
+        ratio = on.req_s / off.req_s
+        met = met and ratio >= 1 - MONITOR_COST
+        parts.append(f"{scenario}: on {on.req_s:,.0f} vs off {off.req_s:,.0f} req/s = {ratio:.2f}x")
     return f"{head} {_verdict(met)} ({'; '.join(parts)})"

@@ -34,8 +34,8 @@ def render(bench: Bench, meta: dict[str, Any]) -> str:
         f"- environment: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')} (native "
         "LightGBM's threads in MLServer and FastAPI; onnxruntime does not read it)",
         f"- per run: {args.duration:g} s{' (--quick: fewer points)' if args.quick else ''}; "
-        f"wrk threads: {1 if args.workers == 1 else 2} (1 for c=1); batching off/on rounds: "
-        f"{args.rounds}, best req/s kept",
+        f"wrk threads: {1 if args.workers == 1 else 2} (1 for c=1); batching off/on and "
+        f"monitoring on/off rounds: {args.rounds}, best req/s kept",
         f"- tabforge: {meta['tabforge_note']}",
         f"- MLServer: {meta['mlserver_note']}",
         f"- FastAPI: {meta['fastapi_note']}",

@@ -113,6 +113,8 @@ def settings_of(cls: type[Any]) -> tuple[Setting, ...]:
     group: str = getattr(cls, "ENV_GROUP", "")
     out = []
     for field in dataclasses.fields(cls):
+        if "setting" not in field.metadata:
+            continue  # internal state the type carries (no option, no documented variable)
         declared = dict(field.metadata["setting"])
         env = declared.pop("env") or group + field.name.upper()
         option = None if declared["secret"] else "--" + field.name.replace("_", "-")

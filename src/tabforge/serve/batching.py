@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import queue
 import threading
 import time
@@ -26,6 +27,8 @@ import numpy as np
 Feed = dict[str, np.ndarray]
 Outputs = dict[str, np.ndarray]
 Run = Callable[[Feed], Outputs]
+
+log = logging.getLogger("tabforge.serve")
 
 
 class InferenceThreads:
@@ -51,22 +54,29 @@ class InferenceThreads:
         fn: Callable[[Any], Any],
         arg: Any,
         done: Callable[[Any], None],
+        after: Callable[[Any], None] | None = None,
     ) -> None:
-        """Run ``fn(arg)`` in a worker; ``done(result or exception)`` runs on ``loop``."""
-        self._queue.put((loop, fn, arg, done))
+        """Run ``fn(arg)`` in a worker; ``done(result or exception)`` runs on ``loop``;
+        then ``after(result)`` runs in the worker (work nobody waits for)."""
+        self._queue.put((loop, fn, arg, done, after))
 
     def _work(self) -> None:
         while True:
             item = self._queue.get()
             if item is None:
                 return
-            loop, fn, arg, done = item
+            loop, fn, arg, done, after = item
             try:
                 result = fn(arg)
             except BaseException as exc:  # handed back to the loop, raised there
                 result = exc
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                 loop.call_soon_threadsafe(done, result)
+            if after is not None and not isinstance(result, BaseException):
+                try:
+                    after(result)
+                except Exception:  # monitoring must never stop inference: log, go on
+                    log.exception("after-batch work failed")
 
     def shutdown(self) -> None:
         for _ in self._threads:
@@ -94,6 +104,18 @@ class _Item:
     queued: float = field(default_factory=time.perf_counter)
 
 
+Result = tuple[Outputs, float] | BaseException
+
+
+@dataclass
+class _Ran:
+    """What one execution gave: each request's result, and the rows that ran with their
+    outputs (the whole batch in one piece, or each request that ran alone)."""
+
+    results: list[Result]
+    ran: list[tuple[Feed, Outputs]]
+
+
 @dataclass
 class BatchStats:
     """Per-call figures handed to the metrics hook."""
@@ -112,11 +134,15 @@ class Batcher:
         threads: InferenceThreads,
         policy: BatchPolicy,
         on_batch: Callable[[BatchStats], None] | None = None,
+        on_rows: Callable[[Feed, Outputs], None] | None = None,
     ) -> None:
+        """``on_batch`` gets each call's figures before its requests are answered;
+        ``on_rows`` each call's feed and outputs after, in the inference thread."""
         self._run = run
         self._threads = threads
         self.policy = policy
         self._on_batch = on_batch
+        self._on_rows = on_rows
         self._pending: deque[_Item] = deque()
         self._pending_rows = 0
         self._busy = 0
@@ -164,49 +190,53 @@ class Batcher:
     def _dispatch(self, batch: list[_Item]) -> None:
         self._busy += 1
         loop = asyncio.get_running_loop()
-        self._threads.submit(loop, self._execute, batch, lambda result: self._finish(batch, result))
+        after = None if self._on_rows is None else self._after
+        self._threads.submit(
+            loop, self._execute, batch, lambda ran: self._finish(batch, ran), after
+        )
 
-    def _execute(self, batch: list[_Item]) -> list[tuple[Outputs, float] | BaseException]:
+    def _execute(self, batch: list[_Item]) -> _Ran:
         """Runs in a worker thread: one call for the batch, split back per request."""
         started = time.perf_counter()
         if len(batch) == 1:
+            feed = batch[0].feed
             try:
-                result: list[tuple[Outputs, float] | BaseException] = [
-                    (self._run(batch[0].feed), started)
-                ]
+                outputs = self._run(feed)
             except Exception as exc:  # handed to its request
-                result = [exc]
-            self._report(batch, started, result)
-            return result
+                return self._report(batch, started, _Ran([exc], []))
+            return self._report(batch, started, _Ran([(outputs, started)], [(feed, outputs)]))
         names = batch[0].feed.keys()
         feed = {name: np.concatenate([item.feed[name] for item in batch]) for name in names}
         try:
             outputs = self._run(feed)
         except Exception:
             # Somebody in the batch broke the run: retry alone, so only they fail.
-            alone: list[tuple[Outputs, float] | BaseException] = []
+            alone = _Ran([], [])
             for item in batch:
                 try:
-                    alone.append((self._run(item.feed), started))
+                    answer = self._run(item.feed)
                 except Exception as exc:
-                    alone.append(exc)
-            self._report(batch, started, alone)
-            return alone
-        split: list[tuple[Outputs, float] | BaseException] = []
+                    alone.results.append(exc)
+                    continue
+                alone.results.append((answer, started))
+                alone.ran.append((item.feed, answer))
+            return self._report(batch, started, alone)
+        split: list[Result] = []
         offset = 0
         for item in batch:
             end = offset + item.rows
             split.append(({k: v[offset:end] for k, v in outputs.items()}, started))
             offset = end
-        self._report(batch, started, split)
-        return split
+        return self._report(batch, started, _Ran(split, [(feed, outputs)]))
 
-    def _report(
-        self,
-        batch: list[_Item],
-        started: float,
-        results: list[tuple[Outputs, float] | BaseException],
-    ) -> None:
+    def _after(self, ran: _Ran) -> None:
+        """In the inference thread, once the batch's requests have their answers."""
+        assert self._on_rows is not None
+        for feed, outputs in ran.ran:
+            self._on_rows(feed, outputs)
+
+    def _report(self, batch: list[_Item], started: float, ran: _Ran) -> _Ran:
+        results = ran.results
         if self._on_batch is not None:
             ok = sum(
                 i.rows
@@ -222,14 +252,11 @@ class Batcher:
                     predicted_rows=ok,
                 )
             )
+        return ran
 
-    def _finish(
-        self,
-        batch: list[_Item],
-        outcome: list[tuple[Outputs, float] | BaseException] | BaseException,
-    ) -> None:
+    def _finish(self, batch: list[_Item], outcome: _Ran | BaseException) -> None:
         self._busy -= 1
-        results = [outcome] * len(batch) if isinstance(outcome, BaseException) else outcome
+        results = [outcome] * len(batch) if isinstance(outcome, BaseException) else outcome.results
         for item, result in zip(batch, results, strict=True):
             if item.future.done():
                 continue  # the client went away

@@ -7,6 +7,7 @@ turning errors into responses happen before and after it, in app.py.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import msgspec
@@ -14,7 +15,7 @@ import msgspec
 from tabforge import __version__
 from tabforge.contract import v1, v2
 from tabforge.contract.binary import binary_inputs, split_body
-from tabforge.errors import NotReady
+from tabforge.errors import DataError, NotReady
 from tabforge.serve import admin
 from tabforge.serve.http import (
     BINARY,
@@ -28,8 +29,10 @@ from tabforge.serve.http import (
     Response,
     json_response,
 )
+from tabforge.serve.monitoring import DEFAULT_WINDOW
 from tabforge.serve.routing import Handler
 from tabforge.serve.service import ModelService
+from tabforge.serve.slots import WINDOWS
 
 
 class ServerMetadata(msgspec.Struct):
@@ -59,13 +62,25 @@ async def live(service: ModelService, request: Request) -> Response:
 
 
 async def ready(service: ModelService, request: Request) -> Response:
+    """Ready when every worker of the server is (each says so in the shared directory)."""
     if not service.repo.ready:
         raise NotReady("models are still loading")
+    waiting = service.state.waiting_for()
+    if waiting is not None:
+        raise NotReady(waiting)
     return json_response({"ready": True})
 
 
+def _model_ready(service: ModelService, name: str, version: int) -> Response:
+    waiting = service.state.model_waiting_for(name, version)
+    if waiting is not None:
+        raise NotReady(waiting)
+    return json_response(Ready(name, True))
+
+
 async def metrics(service: ModelService, request: Request) -> Response:
-    return Response(200, service.metrics.render(), PROMETHEUS)
+    # Off the event loop: drift is computed from every worker's counts on each scrape.
+    return Response(200, await asyncio.to_thread(service.render_metrics), PROMETHEUS)
 
 
 async def model_metadata(service: ModelService, request: Request) -> Response:
@@ -80,7 +95,7 @@ async def model_ready(service: ModelService, request: Request) -> Response:
     name = request.model = request.params["name"]
     number, _ = service.repo.get(name, request.params.get("version"))
     request.version = str(number)
-    return json_response(Ready(name, True))
+    return _model_ready(service, name, number)
 
 
 async def v2_infer(service: ModelService, request: Request) -> Response:
@@ -106,6 +121,7 @@ async def v2_infer(service: ModelService, request: Request) -> Response:
     max_rows = service.settings.max_rows
     feed = v2.assemble(decoded, manifest.inputs, max_rows=max_rows, binary=binary)
     outputs = await service.infer(name, number, predictor, feed)
+    service.remember(name, number, decoded.id, outputs, manifest)
     if version is None:
         request.after = service.shadow_for(served, feed, outputs)
     encoded, json_length = v2.response(decoded, name, number, outputs, manifest)
@@ -118,7 +134,7 @@ async def v1_ready(service: ModelService, request: Request) -> Response:
     name = request.model = request.params["name"]
     number, _ = service.repo.get(name, None)
     request.version = str(number)
-    return json_response(Ready(name, True))
+    return _model_ready(service, name, number)
 
 
 async def v1_predict(service: ModelService, request: Request) -> Response:
@@ -134,6 +150,25 @@ async def v1_predict(service: ModelService, request: Request) -> Response:
     request.after = service.shadow_for(served, feed, outputs)
     predictions = v1.predictions(outputs, predictor.manifest)
     return json_response(PredictResponse(predictions), version_header)
+
+
+async def monitor(service: ModelService, request: Request) -> Response:
+    name = request.model = request.params["name"]
+    service.monitored(name)  # an unknown model, or monitoring off: 404 before the window
+    window = request.query("window", DEFAULT_WINDOW)
+    if window not in WINDOWS:
+        raise DataError(f"window {window!r} is not one of {', '.join(WINDOWS)}")
+    report = await service.monitor_report(name, request.params.get("version"), window)
+    request.version = report.version
+    return json_response(report)
+
+
+async def feedback(service: ModelService, request: Request) -> Response:
+    name = request.model = request.params["name"]
+    service.monitored(name)  # 404 before reading the body
+    request.require_content_type(JSON_TYPES)
+    body = await request.body()
+    return json_response(await service.join_feedback(name, body))
 
 
 async def repository_index(service: ModelService, request: Request) -> Response:

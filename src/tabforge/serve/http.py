@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, NamedTuple
+from urllib.parse import parse_qs
 
 import msgspec
 
-from tabforge.errors import PayloadTooLarge, UnsupportedMediaType
+from tabforge.errors import DataError, PayloadTooLarge, UnsupportedMediaType
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -84,6 +85,14 @@ class Request:
             if key == name:
                 return str(value.decode("latin-1"))
         return ""
+
+    def query(self, name: str, default: str) -> str:
+        """A query parameter given at most once (400 if repeated), else ``default``."""
+        raw = self.scope.get("query_string", b"").decode("latin-1")
+        values = parse_qs(raw, keep_blank_values=True).get(name, [])
+        if len(values) > 1:
+            raise DataError(f"query parameter {name!r} is given {len(values)} times; give it once")
+        return values[0] if values else default
 
     def headers(self) -> dict[bytes, bytes]:
         return dict(self.scope.get("headers", ()))

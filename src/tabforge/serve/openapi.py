@@ -57,8 +57,14 @@ def _operation(route: Route, schema_of: dict[str, Any]) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "summary": route.summary,
         "parameters": [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in route.params
+            *(
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                for name in route.params
+            ),
+            *(
+                {"name": name, "in": "query", "required": False, "schema": schema}
+                for name, schema in route.query
+            ),
         ],
         "responses": {
             "200": {"description": "OK", "content": {media: {"schema": schema}}},

@@ -10,7 +10,10 @@ from typing import Any
 
 from tabforge.contract import v1, v2
 from tabforge.serve import admin, endpoints
+from tabforge.serve.feedback import FeedbackItem, FeedbackResult
+from tabforge.serve.monitoring import DEFAULT_WINDOW, MonitorReport
 from tabforge.serve.routing import Route, Router
+from tabforge.serve.slots import WINDOWS
 
 # With TABFORGE_API_KEYS set, model endpoints answer 401 without a key and 403 with a wrong one.
 GUARDED = (401, 403)
@@ -18,6 +21,7 @@ MODEL = (*GUARDED, 404, 503)
 # What an inference request can get besides 200 (408: its body did not arrive in time).
 INFER = (400, *GUARDED, 404, 408, 413, 415, 503)
 ADMIN = (400, *GUARDED, 404, 413, 503, 507)
+WINDOW = (("window", {"type": "string", "enum": list(WINDOWS), "default": DEFAULT_WINDOW}),)
 
 # fmt: off
 ROUTES = (
@@ -59,6 +63,15 @@ ROUTES = (
     Route("POST", "/v2/repository/models/{name}/route", endpoints.repository_action("route"),
           "Set or clear the weighted split, in the registry", admin.Routed,
           body=admin.RouteRequest, body_required=False, errors=ADMIN, guard="admin"),
+    Route("GET", "/v2/models/{name}/monitor", endpoints.monitor,
+          "Drift and live quality of the version served by default, over a window",
+          MonitorReport, errors=(400, *MODEL), guard="inference", query=WINDOW),
+    Route("GET", "/v2/models/{name}/versions/{version}/monitor", endpoints.monitor,
+          "Drift and live quality of one version, over a window", MonitorReport,
+          errors=(400, *MODEL), guard="inference", query=WINDOW),
+    Route("POST", "/v2/models/{name}/feedback", endpoints.feedback,
+          "Labels for earlier V2 requests (by their id): realized quality", FeedbackResult,
+          body=FeedbackItem | list[FeedbackItem], errors=INFER, guard="inference"),
     Route("GET", "/metrics", endpoints.metrics, "Prometheus metrics", str),
     Route("GET", "/openapi.json", endpoints.openapi_json, "This document", dict[str, Any]),
 )

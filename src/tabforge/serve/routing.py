@@ -40,6 +40,8 @@ class Route:
     #: Error statuses besides 200 the route can answer, for the document.
     errors: tuple[int, ...] = ()
     guard: Guard = "public"
+    #: Query parameters the route reads: (name, JSON schema), all optional.
+    query: tuple[tuple[str, dict[str, Any]], ...] = ()
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
+import os
+import shutil
 import socket
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tabforge.errors import ConfigError
 from tabforge.registry.layout import ELSEWHERE
 from tabforge.registry.store import FilesystemRegistry
 from tabforge.serve.settings import ServeSettings
+from tabforge.serve.state import PREFIX as STATE_PREFIX
+from tabforge.serve.state import alive
 
 if TYPE_CHECKING:
     from tabforge.serve.app import App
@@ -97,13 +104,31 @@ def worker_app(handed: Mapping[str, str]) -> App:
 
 
 def serve(settings: ServeSettings) -> None:
+    """Serve until stopped; the workers share a state directory that lives as long."""
+    for warning in check_registry(settings):
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
+    sock = listen(settings.host, settings.port)
+    sweep_state_dirs()
+    shared = Path(tempfile.mkdtemp(prefix=f"{STATE_PREFIX}{os.getpid()}-"))
+    try:
+        _run(dataclasses.replace(settings, state_dir=shared), sock)
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def sweep_state_dirs() -> None:
+    """Remove the state directories of servers that were killed (SIGKILL leaves them)."""
+    for path in Path(tempfile.gettempdir()).glob(f"{STATE_PREFIX}*-*"):
+        owner = path.name.removeprefix(STATE_PREFIX).split("-", 1)[0]
+        if owner.isdigit() and not alive(int(owner)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _run(settings: ServeSettings, sock: socket.socket) -> None:
     import uvicorn
 
     from tabforge.serve.deadlines import DeadlineProtocol
 
-    for warning in check_registry(settings):
-        print(f"warning: {warning}", file=sys.stderr, flush=True)
-    sock = listen(settings.host, settings.port)
     # Partials of module-level callables pickle, so they reach spawned workers as they are.
     protocol: Any = functools.partial(
         DeadlineProtocol,

@@ -1,8 +1,11 @@
 """The model service: what the server knows and runs, with no HTTP in sight.
 
 It owns the repository (kept in step with the registry by a watcher thread), one batcher
-and one response cache per served version, the shadow runs and the metrics. The HTTP edge
-(app.py) parses and routes; handlers (endpoints.py) call in here with arrays.
+and one response cache per served version, the shadow runs, the metrics, and monitoring
+(drift counts, remembered answers, feedback). What the server's workers share (metrics,
+counts, readiness) lives in the state directory (state.py), so any worker answers for the
+whole server. The HTTP edge (app.py) parses and routes; handlers (endpoints.py) call in
+here with arrays.
 """
 
 from __future__ import annotations
@@ -16,14 +19,18 @@ from typing import Any
 
 import numpy as np
 
+from tabforge.contract import Manifest
+from tabforge.errors import DataError, NotFoundError
 from tabforge.runtime.predictor import Predictor
-from tabforge.serve import admin
+from tabforge.serve import admin, feedback
 from tabforge.serve.batching import Batcher, BatchPolicy, BatchStats, InferenceThreads
 from tabforge.serve.cache import MAX_CACHED_ROWS, ResponseCache
 from tabforge.serve.cache import key as cache_key
 from tabforge.serve.metrics import ServerMetrics
+from tabforge.serve.monitoring import Monitor, MonitorReport
 from tabforge.serve.repository import Repository, ServedModel
 from tabforge.serve.settings import ServeSettings
+from tabforge.serve.state import SharedState
 
 log = logging.getLogger("tabforge.serve")
 
@@ -34,7 +41,12 @@ class ModelService:
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
         self.repo = Repository(settings)
-        self.metrics = ServerMetrics()
+        self.state = state = SharedState(settings.state_dir, settings.workers)
+        # One worker's registry is the server's; several sum their files on each scrape.
+        self.metrics = ServerMetrics(state.metrics if state.workers > 1 else None)
+        self.monitor = Monitor(state.monitor, enabled=settings.monitor, pid=state.pid)
+        self.recorder = feedback.Recorder(state.feedback, state.pid)
+        self.finder = feedback.Finder(state.feedback)
         # Single-row calls gain nothing from intra-op threads, so a worker runs several
         # one-thread calls at once instead (workers x calls x threads = cores).
         self.threads = settings.concurrent_calls()
@@ -49,10 +61,13 @@ class ModelService:
     def start(self) -> None:
         """Load in the background: /v2/health/live answers at once, ready when done."""
         threading.Thread(target=self._load, name="tabforge-registry", daemon=True).start()
+        self.monitor.start()
 
     def stop(self) -> None:
         self._stop.set()
         self.pool.shutdown()
+        self.monitor.stop()  # after the last batch: what waits is counted
+        self.state.close()
 
     def _load(self) -> None:
         self.repo.load()
@@ -78,6 +93,10 @@ class ModelService:
             self.caches.pop(key, None)
         self.metrics.models_loaded.set(len(served))
         self.metrics.load_failures.set(len(self.repo.failures))
+        self.monitor.sync(self.repo)
+        if self.repo.ready:
+            models = {m.name: sorted(m.versions) for m in self.repo.models.values()}
+            self.state.mark_ready(models)
 
     async def admin_action(self, name: str, verb: str, body: bytes) -> Any:
         """One admin action (it may touch the registry: off the event loop)."""
@@ -101,6 +120,8 @@ class ModelService:
             found = cache.get(k)
             self.metrics.cache.labels(name, str(version), "hit" if found else "miss").inc()
             if found is not None:
+                if self.monitor.enabled:  # served rows count, wherever the answer came from
+                    self.monitor.of(name, version, predictor).observe(feed, found, bin_now=False)
                 return found
         batcher = self.batchers.get((name, version))
         if batcher is None:
@@ -131,9 +152,68 @@ class ModelService:
             for seconds in stats.queue_seconds:
                 queue.observe(seconds)
 
-        batcher = Batcher(predictor.run, self.pool, policy, observe)
+        watch = self.monitor.of(name, version, predictor).observe if self.monitor.enabled else None
+        batcher = Batcher(predictor.run, self.pool, policy, observe, watch)
         self.batchers[(name, version)] = batcher
         return batcher
+
+    # -- monitoring --------------------------------------------------------------------
+
+    def render_metrics(self) -> bytes:
+        """The Prometheus text: the server's metrics, drift and live quality."""
+        return self.metrics.render([self.monitor.collector()] if self.monitor.enabled else [])
+
+    def monitored(self, name: str) -> ServedModel:
+        served = self.repo.served(name)  # unknown model: 404 first
+        if not self.monitor.enabled:
+            raise NotFoundError("monitoring is off: the server runs with --no-monitor")
+        return served
+
+    def remember(
+        self, name: str, version: int, request_id: str | None, outputs: Feed, manifest: Manifest
+    ) -> None:
+        """Keep a V2 request's answer for the feedback that may follow (requests with an id)."""
+        if request_id is not None and self.monitor.enabled:
+            self.recorder.record(name, version, request_id, outputs, manifest)
+
+    async def monitor_report(self, name: str, version: str | None, window: str) -> MonitorReport:
+        """Drift and live quality of a version over a window, every worker's counts summed."""
+        self.monitored(name)
+        number, predictor = self.repo.get(name, version)
+        vm = self.monitor.of(name, number, predictor)
+        return await asyncio.to_thread(vm.report, window)
+
+    async def join_feedback(self, name: str, body: bytes) -> feedback.FeedbackResult:
+        """Join labels to remembered answers and count realized quality (off the loop)."""
+        served = self.monitored(name)
+        items = feedback.decode(body)
+        result = await asyncio.to_thread(self._join, served, items)
+        for outcome, count in (("joined", result.joined), ("unknown", result.unknown)):
+            if count:
+                self.metrics.feedback.labels(name, outcome).inc(count)
+        return result
+
+    def _join(
+        self, served: ServedModel, items: list[feedback.FeedbackItem]
+    ) -> feedback.FeedbackResult:
+        kinds = {}
+        for version, predictor in served.versions.items():
+            kind = feedback.row_type(predictor.manifest)
+            if kind is not None:
+                kinds[version] = kind
+        if not kinds:
+            raise DataError(f"model {served.name!r} takes no feedback: it has no labels or values")
+        found = self.finder.find(served.name, [item.id for item in items], kinds)
+        sums: dict[int, np.ndarray] = {}  # version -> (rows, a, b)
+        for item, hit in zip(items, found, strict=True):
+            if hit is not None:  # every item is checked before anything is counted
+                scored = feedback.score(item, hit, served.versions[hit.version].manifest)
+                sums[hit.version] = sums.get(hit.version, np.zeros(3)) + scored
+        for version, (rows, a, b) in sums.items():
+            vm = self.monitor.of(served.name, version, served.versions[version])
+            vm.add_quality(int(rows), float(a), float(b))
+        joined = sum(1 for hit in found if hit is not None)
+        return feedback.FeedbackResult(joined=joined, unknown=len(items) - joined)
 
     # -- shadow ------------------------------------------------------------------------
 

@@ -4,7 +4,8 @@ Each field is declared once with its help, environment variable, option and boun
 (:func:`tabforge.config.setting`). The CLI builds its options and shows its defaults from
 these declarations; a value is validated on construction, so the CLI, the demo and
 ``create_app()`` refuse alike. Workers receive the settings in their text form and parse
-and validate them again (``to_env`` / ``from_env``), never through ``os.environ``.
+and validate them again (``to_env`` / ``from_env``), never through ``os.environ``; the
+hand-off also carries the server's shared state directory, which is no option.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, ClassVar
 
 from tabforge.config import (
     DEFAULT_REGISTRY,
+    PREFIX,
     REGISTRY_HELP,
     check_bounds,
     environment,
@@ -28,6 +30,7 @@ from tabforge.config import (
 from tabforge.errors import ConfigError
 
 DEFAULT_ROOT = Path(DEFAULT_REGISTRY)
+STATE_DIR = "SERVE_STATE_DIR"  # the shared directory's variable in a worker's hand-off
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,13 @@ class ServeSettings:
                                env="ADMIN_TOKEN", secret=True)
     api_keys: tuple[str, ...] = setting((), "Keys required on model and inference endpoints; "
                                             "none: open.", env="API_KEYS", secret=True)
+    monitor: bool = setting(True, "Count drift against each version's reference and live "
+                                  "quality from feedback (/monitor, /metrics).")
     # fmt: on
+    # Not a setting (no option): the directory the workers of one server share (metrics,
+    # monitoring counts, readiness). ``tabforge serve`` creates one and hands it to its
+    # workers; None: each app makes a private one and counts as the only worker.
+    state_dir: Path | None = None
 
     def __post_init__(self) -> None:
         # Absolute, so every worker and every message means the same directory.
@@ -107,7 +116,10 @@ class ServeSettings:
 
     def to_env(self) -> dict[str, str]:
         """The settings as TABFORGE_* variables: what a worker is handed, read by from_env."""
-        return {s.variable: text(getattr(self, s.name)) for s in settings_of(type(self))}
+        env = {s.variable: text(getattr(self, s.name)) for s in settings_of(type(self))}
+        if self.state_dir is not None:
+            env[PREFIX + STATE_DIR] = str(self.state_dir)
+        return env
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **given: Any) -> ServeSettings:
@@ -116,6 +128,10 @@ class ServeSettings:
         ``given`` holds typed values (the command line's); a None there means "not given".
         """
         found = environment(env)
-        values = {s.name: parse(s, found[s.env]) for s in settings_of(cls) if s.env in found}
+        values: dict[str, Any] = {
+            s.name: parse(s, found[s.env]) for s in settings_of(cls) if s.env in found
+        }
+        if found.get(STATE_DIR):
+            values["state_dir"] = Path(found[STATE_DIR])
         values |= {key: value for key, value in given.items() if value is not None}
         return cls(**values)
