@@ -37,6 +37,7 @@ class App:
         self.service = ModelService(settings)
         self.router = router
         self.credentials = admin.Credentials.of(settings)
+        self.max_body_bytes = settings.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -58,7 +59,7 @@ class App:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         metrics = self.service.metrics
-        request = Request(scope, receive, max_body_bytes=self.settings.max_body_bytes)
+        request = Request(scope, receive, max_body_bytes=self.max_body_bytes)
         counted = request.path.startswith(("/v1/", "/v2/"))
         if counted:
             metrics.in_progress.inc()

@@ -60,25 +60,22 @@ def error_body(message: str) -> bytes:
 class Request:
     """One HTTP request as a handler sees it, plus what it turned out to be (for metrics)."""
 
-    __slots__ = ("after", "max_body_bytes", "model", "params", "receive", "scope", "version")
+    __slots__ = (
+        "after", "max_body_bytes", "method", "model", "params", "path", "receive", "scope",
+        "version",
+    )  # fmt: skip
 
     def __init__(self, scope: Scope, receive: Receive, *, max_body_bytes: int) -> None:
         self.scope = scope
         self.receive = receive
+        self.method: str = scope["method"]
+        self.path: str = scope["path"]
         self.max_body_bytes = max_body_bytes
         self.params: dict[str, str] = {}  # path parameters of the matched route
         self.model = ""  # metric labels, filled in as the handler learns them
         self.version = ""
         # Work to start once the response is sent (a shadow run): the client never waits.
         self.after: Callable[[], None] | None = None
-
-    @property
-    def method(self) -> str:
-        return str(self.scope["method"])
-
-    @property
-    def path(self) -> str:
-        return str(self.scope["path"])
 
     def header(self, name: bytes) -> str:
         for key, value in self.scope.get("headers", ()):

@@ -24,6 +24,7 @@ Handler = Callable[["ModelService", Request], Awaitable[Response]]
 Guard = Literal["public", "inference", "admin"]
 
 _PARAM = re.compile(r"\{([a-z_]+)\}")
+SEEN_PATHS = 1024  # paths whose match the router keeps
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,21 @@ class Router:
         self._buckets: dict[tuple[str, int], list[Route]] = {}
         for route in self.routes:
             self._buckets.setdefault(_bucket(route.path), []).append(route)
+        # Requests repeat a few paths: the answers for the last ones seen (bounded, since
+        # anyone can send any path; 404s are not kept).
+        self._seen: dict[tuple[str, str], tuple[Route, dict[str, str], bool]] = {}
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str], bool]:
         """The route for ``path`` (the one answering ``method`` if any), its parameters,
         and whether it answers ``method``. No route for the path: 404."""
+        seen = self._seen.get((method, path))
+        if seen is None:
+            if len(self._seen) >= SEEN_PATHS:
+                self._seen.clear()
+            seen = self._seen[(method, path)] = self._match(method, path)
+        return seen[0], dict(seen[1]), seen[2]
+
+    def _match(self, method: str, path: str) -> tuple[Route, dict[str, str], bool]:
         normal = "/" + path.strip("/")  # /v2/ is /v2, as it always was
         found: tuple[Route, dict[str, str]] | None = None
         for route in self._buckets.get(_bucket(normal), ()):
