@@ -138,6 +138,21 @@ def _ceiling_share(results: list[Result]) -> str:
     return f"{head} **not measured** ({_why_not(ceil_r, 'the ceiling')})"
 
 
+def _on_off(results: list[Result], peer: str, scenario: str) -> tuple[float, str] | str:
+    """on/off req/s of ``peer`` (e.g. "tabforge (batching") in ``scenario`` and the text
+    comparing them; or why there is no ratio."""
+    on_r = _find(results, f"{peer} on", scenario)
+    off_r = _find(results, f"{peer} off", scenario)
+    on, off = _ok(on_r), _ok(off_r)
+    if on is None or off is None or not on.req_s or not off.req_s:
+        return _why_not(on_r, "on") if on is None else _why_not(off_r, "off")
+    ratio = on.req_s / off.req_s
+    return ratio, (
+        f"on {on.req_s:,.0f} vs off {off.req_s:,.0f} req/s = {ratio:.2f}x, p99 "
+        f"{ms_cell(on.p99_ms)} vs {ms_cell(off.p99_ms)} ms"
+    )
+
+
 def _batching(results: list[Result], batching: bool) -> str:
     head = (
         f"3. batching on >= off at c=64 for both models (on may fall up to {100 * NOISE:.0f}% "
@@ -147,21 +162,14 @@ def _batching(results: list[Result], batching: bool) -> str:
         return f"{head} **not measured** (this `tabforge serve` has no `--max-batch-rows`)"
     parts, met = [], True
     for model in ("lgbm", "logreg"):
-        on_r = _find(results, "tabforge (batching on", f"{model}, 1 row JSON, c=64")
-        off_r = _find(results, "tabforge (batching off", f"{model}, 1 row JSON, c=64")
-        on, off = _ok(on_r), _ok(off_r)
-        if on is None or off is None or not on.req_s or not off.req_s:
+        found = _on_off(results, "tabforge (batching", f"{model}, 1 row JSON, c=64")
+        if isinstance(found, str):
             met = False
-            parts.append(
-                f"{model}: {_why_not(on_r, 'on') if on is None else _why_not(off_r, 'off')}"
-            )
+            parts.append(f"{model}: {found}")
             continue
-        ratio = on.req_s / off.req_s
+        ratio, text = found
         met = met and ratio >= 1 - NOISE and (model != "logreg" or ratio >= 1 + GAIN)
-        parts.append(
-            f"{model}: on {on.req_s:,.0f} vs off {off.req_s:,.0f} req/s = {ratio:.2f}x, p99 "
-            f"{ms_cell(on.p99_ms)} vs {ms_cell(off.p99_ms)} ms"
-        )
+        parts.append(f"{model}: {text}")
     return f"{head} {_verdict(met)} ({'; '.join(parts)})"
 
 
@@ -170,20 +178,16 @@ def _monitoring(results: list[Result]) -> str:
         f"4. drift monitoring on within {100 * MONITOR_COST:.0f}% of off, single-row JSON c=16 "
         f"and {BATCH:,}-row binary c=16:"
     )
+    if not any("(monitoring" in r.peer for r in results):
+        return f"{head} **not measured** (this `tabforge serve` has no `--no-monitor`)"
     parts, met = [], True
     for scenario in ("1 row JSON, c=16", f"{BATCH:,} rows binary, c=16"):
-        on_r = _find(results, "tabforge (monitoring on", scenario)
-        off_r = _find(results, "tabforge (monitoring off", scenario)
-        if on_r is None and off_r is None:
-            return f"{head} **not measured** (this `tabforge serve` has no `--no-monitor`)"
-        on, off = _ok(on_r), _ok(off_r)
-        if on is None or off is None or not on.req_s or not off.req_s:
+        found = _on_off(results, "tabforge (monitoring", scenario)
+        if isinstance(found, str):
             met = False
-            parts.append(
-                f"{scenario}: {_why_not(on_r, 'on') if on is None else _why_not(off_r, 'off')}"
-            )
+            parts.append(f"{scenario}: {found}")
             continue
-        ratio = on.req_s / off.req_s
+        ratio, text = found
         met = met and ratio >= 1 - MONITOR_COST
-        parts.append(f"{scenario}: on {on.req_s:,.0f} vs off {off.req_s:,.0f} req/s = {ratio:.2f}x")
+        parts.append(f"{scenario}: {text}")
     return f"{head} {_verdict(met)} ({'; '.join(parts)})"

@@ -58,13 +58,27 @@ class Client:
             return False
 
     def predict(self, name: str, data: Any, *, version: str | None = None) -> pl.DataFrame:
+        """Outputs for ``data``; like ``tabforge.load(...).predict``, columns the model does
+        not take (an ID, the target) are left out, and a missing one is the server's error."""
         frame = to_frame(data)
+        params = self._parameters(name, version)
+        wanted = {*params["numeric_columns"], *params["categorical_columns"]}
+        frame = frame.select([c for c in frame.columns if c in wanted])
         inputs = column_inputs(frame)
         path = f"/v2/models/{name}" + (f"/versions/{version}" if version else "") + "/infer"
         result = self._call("POST", path, json={"inputs": inputs})
-        served = result["model_version"]
-        key = f"{name}:{served}"
+        served = str(result["model_version"])
+        if str(params.get("version")) != served:
+            self._metadata.pop(f"{name}:{version}", None)  # moved on: ask again next time
+        answered = self._parameters(name, served)
+        return outputs_frame(
+            answered["task"], answered["classes"], output_arrays(result["outputs"])
+        )
+
+    def _parameters(self, name: str, version: str | None) -> dict[str, Any]:
+        """A model version's metadata parameters, asked once (unversioned: the version the
+        server answers for by default, asked again when an answer came from another)."""
+        key = f"{name}:{version}"
         if key not in self._metadata:
-            self._metadata[key] = self.metadata(name, served)
-        params = self._metadata[key]["parameters"]
-        return outputs_frame(params["task"], params["classes"], output_arrays(result["outputs"]))
+            self._metadata[key] = self.metadata(name, version)
+        return dict(self._metadata[key]["parameters"])

@@ -140,6 +140,11 @@ def test_python_client_matches_the_python_api(
             client.predict("mixed", ROWS, version="1")["label"].to_list()
             == expected[1]["label"].to_list()
         )
+        # A file's other columns (an ID, the target) are left out, as the API leaves them.
+        extra = ROWS.with_row_index("customer_id").with_columns(label=pl.lit("low"))
+        assert client.predict("mixed", extra)["label"].to_list() == expected[2]["label"].to_list()
+        with pytest.raises(tabforge.TabforgeError, match="'a'"):
+            client.predict("mixed", ROWS.drop("a"))
 
 
 def nan_body() -> bytes:
