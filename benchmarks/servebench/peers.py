@@ -119,57 +119,60 @@ def run_tabforge(
     )
 
 
-def _batching_rounds(
-    bench: Bench, setup: Setup, base: list[str], modes: dict[str, list[str]], warmup: Scenario
+def _rounds(
+    bench: Bench,
+    base: list[str],
+    warmup: Scenario,
+    what: str,
+    modes: dict[str, list[str]],
+    ready: str,
+    scenarios: list[Scenario],
+    checks: list[Check],
 ) -> None:
-    """Both models at c=64 with batching off and on, ``--rounds`` times each."""
-    lgbm_parse, logreg_parse = v2_parser(setup.classes["lgbm"]), v2_parser(setup.classes["logreg"])
-    lgbm_ref, logreg_ref = setup.refs["lgbm"], setup.refs["logreg"]
-    for k in range(bench.args.rounds):  # interleaved, so drift hits both modes alike
+    """``tabforge ({what} MODE)`` for each mode, ``--rounds`` times, interleaved so that
+    drift on the machine hits every mode alike; answers are checked in the first round."""
+    for k in range(bench.args.rounds):
         for mode, flags in modes.items():
             port = common.free_port()
             srv = Server(
-                f"tabforge (batching {mode})",
+                f"tabforge ({what} {mode})",
                 [*base, "--port", str(port), *flags],
                 port,
-                "/v2/models/logreg/ready",
-                [
-                    Scenario(f"{m}, 1 row JSON, c=64", _INFER[m], "tabforge-1", 64)
-                    for m in ("lgbm", "logreg")
-                ],
-                [
-                    _check(_INFER["lgbm"], "tabforge-1", lgbm_parse, lgbm_ref, "ceiling"),
-                    _check(_INFER["logreg"], "tabforge-1", logreg_parse, logreg_ref, "onnxruntime"),
-                ]
-                if k == 0
-                else [],
+                ready,
+                scenarios,
+                checks if k == 0 else [],
                 warmup,
             )
-            bench.run_server(srv, f"tabforge-batching-{mode}-{k + 1}")
+            bench.run_server(srv, f"tabforge-{what}-{mode}-{k + 1}")
+
+
+def _batching_rounds(
+    bench: Bench, setup: Setup, base: list[str], modes: dict[str, list[str]], warmup: Scenario
+) -> None:
+    """Both models at c=64 with batching off and on."""
+    lgbm_parse, logreg_parse = v2_parser(setup.classes["lgbm"]), v2_parser(setup.classes["logreg"])
+    lgbm_ref, logreg_ref = setup.refs["lgbm"], setup.refs["logreg"]
+    scenarios = [
+        Scenario(f"{m}, 1 row JSON, c=64", _INFER[m], "tabforge-1", 64) for m in ("lgbm", "logreg")
+    ]
+    checks = [
+        _check(_INFER["lgbm"], "tabforge-1", lgbm_parse, lgbm_ref, "ceiling"),
+        _check(_INFER["logreg"], "tabforge-1", logreg_parse, logreg_ref, "onnxruntime"),
+    ]
+    ready = "/v2/models/logreg/ready"
+    _rounds(bench, base, warmup, "batching", modes, ready, scenarios, checks)
 
 
 def _monitoring_rounds(bench: Bench, setup: Setup, base: list[str], warmup: Scenario) -> None:
-    """Drift monitoring on (the default) and off, the two rows its overhead target names,
-    interleaved ``--rounds`` times so that drift on the machine hits both alike."""
-    lgbm_parse, lgbm_ref = v2_parser(setup.classes["lgbm"]), setup.refs["lgbm"]
-    for k in range(bench.args.rounds):
-        for mode, flags in {"on": [], "off": ["--no-monitor"]}.items():
-            port = common.free_port()
-            srv = Server(
-                f"tabforge (monitoring {mode})",
-                [*base, "--port", str(port), *flags],
-                port,
-                "/v2/models/lgbm/ready",
-                [
-                    Scenario("1 row JSON, c=16", _INFER["lgbm"], "tabforge-1", 16),
-                    Scenario(f"{BATCH:,} rows binary, c=16", _INFER["lgbm"], "tabforge-binary", 16),
-                ],
-                [_check(_INFER["lgbm"], "tabforge-binary", lgbm_parse, lgbm_ref, "ceiling")]
-                if k == 0
-                else [],
-                warmup,
-            )
-            bench.run_server(srv, f"tabforge-monitoring-{mode}-{k + 1}")
+    """Drift monitoring on (the default) and off, in the two rows its overhead target names."""
+    scenarios = [
+        Scenario("1 row JSON, c=16", _INFER["lgbm"], "tabforge-1", 16),
+        Scenario(f"{BATCH:,} rows binary, c=16", _INFER["lgbm"], "tabforge-binary", 16),
+    ]
+    parse, ref = v2_parser(setup.classes["lgbm"]), setup.refs["lgbm"]
+    checks = [_check(_INFER["lgbm"], "tabforge-binary", parse, ref, "ceiling")]
+    modes: dict[str, list[str]] = {"on": [], "off": ["--no-monitor"]}
+    _rounds(bench, base, warmup, "monitoring", modes, "/v2/models/lgbm/ready", scenarios, checks)
 
 
 ROUNDED = ("(batching", "(monitoring")  # peers run in rounds: the best round is kept
