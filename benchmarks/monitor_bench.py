@@ -11,7 +11,9 @@ Run from the project root:
 2. Model: ``tabforge train`` (LightGBM, 100 trees) as ``monitorbench``; training is timed
    with its steps, the reference step among them.
 3. ``Binner.count`` on 1, 16 and 1,000 rows (the feed and the outputs as served): the
-   median of many calls, next to ``Predictor.run`` on the same rows.
+   median of many calls, next to ``Predictor.run`` on the same rows; and what the server
+   pays per inferred batch of that size (``VersionMonitor.observe``: small batches wait
+   and are binned 256 rows at a time, larger ones 1 row in 64), in process CPU time.
 4. A markdown table, printed and written as the ``## Monitoring`` section of ``--out``.
 """
 
@@ -36,6 +38,15 @@ def _median_us(call: Any, repeat: int) -> float:
         call()
         times.append(time.perf_counter() - start)
     return statistics.median(times) * 1e6
+
+
+def _observe_us(observe: Any, flush: Any, repeat: int) -> float:
+    """Process CPU time per call of the server's per-batch counting, flushes included."""
+    start = time.process_time()
+    for _ in range(repeat):
+        observe()
+    flush()
+    return (time.process_time() - start) / repeat * 1e6
 
 
 def _train(path: Path, registry: Path) -> tuple[str, dict[str, float]]:
@@ -79,6 +90,7 @@ def main() -> None:
     from tabforge.api import load
     from tabforge.contract import encode_strict
     from tabforge.monitor import Binner, reference_of
+    from tabforge.serve.monitoring import VersionMonitor
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     data = args.workdir / "train.parquet"
@@ -88,6 +100,7 @@ def main() -> None:
     reference = reference_of(model.manifest)
     assert reference is not None
     binner = Binner(reference)
+    served = VersionMonitor(args.workdir / "slots", "monitorbench", 1, model.manifest, 1)
     frame = pl.read_parquet(data).head(1000)
     lines = [
         "## Monitoring",
@@ -95,8 +108,9 @@ def main() -> None:
         f"LightGBM (100 trees), 30 numeric features, 2 classes; {platform.processor() or '-'}; "
         f"trained on {args.rows:,} rows.",
         "",
-        "| rows per call | Binner.count (us) | Predictor.run (us) | count / run |",
-        "|---:|---:|---:|---:|",
+        "| rows per call | Binner.count (us) | Predictor.run (us) | count / run "
+        "| server's counting per batch (us CPU) |",
+        "|---:|---:|---:|---:|---:|",
     ]
     for n in ROWS:
         feed = encode_strict(frame.head(n), model.manifest.inputs)
@@ -104,7 +118,13 @@ def main() -> None:
         repeat = 20_000 if n < 100 else 2000
         count_us = _median_us(lambda f=feed, o=outputs: binner.count(f, o), repeat)
         run_us = _median_us(lambda f=feed: model.predictor.run(f), repeat)
-        lines.append(f"| {n:,} | {count_us:.1f} | {run_us:.1f} | {count_us / run_us:.1%} |")
+        observe_us = _observe_us(
+            lambda f=feed, o=outputs: served.observe(f, o), served.flush, repeat
+        )
+        lines.append(
+            f"| {n:,} | {count_us:.1f} | {run_us:.1f} | {count_us / run_us:.1%} "
+            f"| {observe_us:.1f} |"
+        )
     step = steps.get("Recording the monitoring reference", 0.0)
     lines += [
         "",
