@@ -5,9 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow check lint format typecheck clean bench bench-batch soak fuzz real-data
+.PHONY: install browser demo test test-slow check lint format typecheck clean bench bench-batch soak fuzz real-data
 
-install: $(STAMP)
+install: $(STAMP) browser
+
+# The page tests drive Debian's chromium (headless, through playwright); without it they skip.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium >/dev/null; } || echo "note: chromium could not be installed; the browser tests will skip"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

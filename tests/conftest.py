@@ -53,3 +53,6 @@ def registry(tmp_path: Path, trained_registry: Path) -> Path:
     copy = tmp_path / "models"
     shutil.copytree(trained_registry, copy)
     return copy
+
+
+from tests.browser import browsed, browser  # noqa: E402, F401  (fixtures for page tests)
