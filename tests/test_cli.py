@@ -94,12 +94,18 @@ def test_demo_in_a_real_process(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "labels agree 100.00%" in done.stdout
     assert "sample prediction" in done.stdout
+    assert f"report   {tmp_path / 'churn-1.html'}" in done.stdout
+    assert (tmp_path / "churn-1.html").read_text().startswith("<!doctype html>")
     assert "note: ignoring column 'customer_id'" in done.stderr
     folder = tmp_path / "models" / "churn" / "1"
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["outputs"]["classes"] == ["no", "yes"]
     assert manifest["metrics"]["holdout"]["roc_auc"] > 0.7
-    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "model.onnx"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "evaluation.json",
+        "manifest.json",
+        "model.onnx",
+    ]
     assert [
         p.name for p in (tmp_path / "models" / "churn").iterdir() if p.name.startswith(".tmp")
     ] == []

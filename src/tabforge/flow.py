@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -13,9 +14,11 @@ from typing import Any
 from tabforge.config import registry_root
 from tabforge.contract import manifest as mf
 from tabforge.contract import sha256_bytes
+from tabforge.contract.evaluation import EVALUATION_FILE, Evaluation, evaluation_to_json
 from tabforge.data.load import read_table
 from tabforge.data.schema import Schema, infer_schema
-from tabforge.errors import ConfigError
+from tabforge.errors import ConfigError, TabforgeError
+from tabforge.evaluate import evaluate_model
 from tabforge.export.convert import to_onnx
 from tabforge.export.record import Facts, build_manifest, input_spec, output_spec
 from tabforge.export.verify import ParityReport, run_onnx, verify
@@ -88,6 +91,7 @@ def train(
 
     inputs, outputs = input_spec(data, result), output_spec(data, result)
     model_bytes, report = _export(data, result, inputs, outputs, model_name, options, reporter)
+    evaluation = _evaluate(model_bytes, data, inputs, outputs, options, reporter)
     with reporter.step("Recording the monitoring reference"):
         reference = build_reference(
             data.frame[data.train_idx],
@@ -112,7 +116,7 @@ def train(
         notes=list(reporter.notes),
         reference=reference,
     )
-    version, manifest = _store(FilesystemRegistry(root), facts, model_bytes)
+    version, manifest = _store(FilesystemRegistry(root), facts, model_bytes, evaluation)
     return TrainOutcome(
         model_name, version, root, schema, result, report, manifest, facts.sha, facts.notes
     )
@@ -144,7 +148,43 @@ def _export(
     return model.SerializeToString(), report
 
 
-def _store(store: FilesystemRegistry, facts: Facts, model: bytes) -> tuple[int, mf.Manifest]:
+def _evaluate(
+    model: bytes,
+    data: Prepared,
+    inputs: mf.Inputs,
+    outputs: mf.Outputs,
+    options: TrainOptions,
+    reporter: Reporter,
+) -> Evaluation | None:
+    """The hold-out's evaluation through the exported graph, or None with a note.
+
+    The model is already proven; a figure that cannot be drawn must not cost the user
+    their training. An unexpected failure is a defect, so it is also warned about: the
+    test suite turns warnings into errors and sees it.
+    """
+    with reporter.step("Evaluating through the ONNX model"):
+        try:
+            return evaluate_model(
+                model,
+                data.frame[data.test_idx],
+                None if data.y is None else data.y[data.test_idx],
+                task=data.schema.task,
+                inputs=inputs,
+                classes=outputs.classes,
+                source="holdout",
+                seed=options.seed,
+            )
+        except TabforgeError as exc:
+            reporter.note(f"no evaluation stored: {exc}")
+        except Exception as exc:  # a defect in evaluation, not in the model
+            reporter.note(f"no evaluation stored: {type(exc).__name__}: {exc}")
+            warnings.warn(f"evaluation failed: {exc!r}", RuntimeWarning, stacklevel=2)
+    return None
+
+
+def _store(
+    store: FilesystemRegistry, facts: Facts, model: bytes, evaluation: Evaluation | None
+) -> tuple[int, mf.Manifest]:
     """A new version: the store picks the number, the manifest is rendered for it once."""
     built: list[mf.Manifest] = []
 
@@ -152,7 +192,8 @@ def _store(store: FilesystemRegistry, facts: Facts, model: bytes) -> tuple[int, 
         built.append(build_manifest(facts, version))
         return mf.to_json(built[-1])
 
-    version = store.put(facts.name, model, render)
+    extras = {EVALUATION_FILE: evaluation_to_json(evaluation)} if evaluation else None
+    version = store.put(facts.name, model, render, extras=extras)
     return version, built[-1]
 
 

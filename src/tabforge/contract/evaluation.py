@@ -24,7 +24,9 @@ MAX_POINTS = 200  # per curve
 
 class Curve(msgspec.Struct, frozen=True, kw_only=True):
     """ROC (x = false positive rate, y = true positive rate) or precision-recall (x =
-    recall, y = precision), ``thresholds[i]`` the score giving point i."""
+    recall, y = precision), ``thresholds[i]`` the score giving point i (a row counts as
+    positive when its score >= the threshold; the end where nothing is positive has
+    ``max(score) + 1``). Empty lists when the curve is undefined (a class absent or alone)."""
 
     x: list[float]
     y: list[float]
@@ -39,12 +41,13 @@ class ClassCurves(msgspec.Struct, frozen=True, kw_only=True):
     roc: Curve
     pr: Curve
     roc_auc: float | None  # None when the class is absent (or alone) in the rows
-    average_precision: float | None
+    average_precision: float | None  # None when the class is absent from the rows
 
 
 class CalibrationBin(msgspec.Struct, frozen=True, kw_only=True):
-    """Rows whose score fell in [lower, upper): their mean score and how often they were
-    right (binary: the positive class's probability; multiclass: the top probability and
+    """Rows whose score fell in (lower, upper] (the first bin also holds 0, as in
+    scikit-learn's ``calibration_curve``): their mean score and how often they were right
+    (binary: the positive class's probability; multiclass: the top probability and
     whether the predicted label was the true one)."""
 
     lower: float
@@ -134,7 +137,7 @@ class Evaluation(msgspec.Struct, frozen=True, kw_only=True):
     source: str  # "holdout", or the labelled file it was computed on
     rows: int
     metrics: dict[str, float | None]  # on these rows, through the ONNX model
-    importance_metric: str | None
+    importance_metric: str | None  # balanced_accuracy, rmse, cluster_agreement
     importance: list[Importance]
     classification: Classification | None = None
     regression: Regression | None = None

@@ -1,4 +1,5 @@
-"""Filesystem registry: ``<root>/<name>/<version>/{model.onnx, manifest.json}``.
+"""Filesystem registry: ``<root>/<name>/<version>/{model.onnx, manifest.json}``, and
+``evaluation.json`` for versions stored since evaluations exist.
 
 A version is written into a temporary directory beside its final place, flushed to disk,
 then renamed: readers see a whole version or none, and a crash leaves only a temp
@@ -14,11 +15,13 @@ import os
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 
 from tabforge.contract import manifest as mf
 from tabforge.contract import sha256_bytes
+from tabforge.contract.evaluation import EVALUATION_FILE, Evaluation, evaluation_from_json
 from tabforge.errors import NotFoundError, RegistryError, StorageError
 from tabforge.registry import aliases as al
 from tabforge.registry.atomic import changing
@@ -36,6 +39,8 @@ from tabforge.registry.refs import DEFAULT_ALIAS, ModelRef, validate_alias, vali
 __all__ = ["MANIFEST_FILE", "MODEL_FILE", "FilesystemRegistry", "sha256_bytes", "slugify"]
 
 ALIASES_FILE = "aliases.json"
+EXTRA_FILE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # a plain name, not hidden
+T = TypeVar("T")
 
 
 def slugify(text: str) -> str:
@@ -135,14 +140,16 @@ class FilesystemRegistry:
         return self.model_dir(resolved.name) / str(resolved.version)
 
     def manifest(self, ref: ModelRef | str) -> mf.Manifest:
-        folder = self.version_dir(ref)
-        path = folder / MANIFEST_FILE
-        try:
-            return mf.from_json(path.read_bytes())
-        except FileNotFoundError as exc:
-            raise RegistryError(f"{path} is missing") from exc
-        except (OSError, msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise RegistryError(f"{path} is unreadable: {exc}") from exc
+        path = self.version_dir(ref) / MANIFEST_FILE
+        manifest = _decoded(path, mf.from_json)
+        if manifest is None:
+            raise RegistryError(f"{path} is missing")
+        return manifest
+
+    def evaluation(self, ref: ModelRef | str) -> Evaluation | None:
+        """The evaluation stored with the version; None for versions stored before
+        evaluations existed (or whose training could not compute one)."""
+        return _decoded(self.version_dir(ref) / EVALUATION_FILE, evaluation_from_json)
 
     def load(self, ref: ModelRef | str) -> tuple[ModelRef, bytes, mf.Manifest]:
         """Model bytes and manifest, the bytes checked against the manifest's sha256."""
@@ -174,12 +181,27 @@ class FilesystemRegistry:
             raise StorageError(f"registry directory {self.root} is not writable")
         return model_dir
 
-    def put(self, name: str, model: bytes, manifest_for: Callable[[int], bytes]) -> int:
-        """Store a new version; ``manifest_for(version)`` renders its manifest. Returns it."""
+    def put(
+        self,
+        name: str,
+        model: bytes,
+        manifest_for: Callable[[int], bytes],
+        *,
+        extras: dict[str, bytes] | None = None,
+    ) -> int:
+        """Store a new version; ``manifest_for(version)`` renders its manifest. Returns it.
+
+        ``extras`` are further files of the version (``evaluation.json``), written in the
+        same atomic step: a reader sees the version with all of them or not at all.
+        """
+        files = dict(extras or {})
+        for file in files:
+            if file in (MODEL_FILE, MANIFEST_FILE) or not EXTRA_FILE.fullmatch(file):
+                raise RegistryError(f"a version cannot hold an extra file named {file!r}")
         model_dir = self.writable_model_dir(name)
         with changing(model_dir, f"write {name} to registry {self.root}") as change:
             version = max(self.versions(name), default=0) + 1
-            files = {MODEL_FILE: model, MANIFEST_FILE: manifest_for(version)}
+            files |= {MODEL_FILE: model, MANIFEST_FILE: manifest_for(version)}
             change.add_dir(str(version), files)
         return version
 
@@ -260,3 +282,13 @@ class FilesystemRegistry:
         with changing(model_dir, f"delete {resolved}") as change:
             change.remove_dir(str(ref.version))  # disappears atomically
         return resolved
+
+
+def _decoded(path: Path, decode: Callable[[bytes], T]) -> T | None:
+    """A version's file decoded; None when it is absent, RegistryError when unreadable."""
+    try:
+        return decode(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise RegistryError(f"{path} is unreadable: {exc}") from exc
