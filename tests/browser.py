@@ -27,6 +27,7 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 # Where screenshots go: TABFORGE_SCREENSHOTS=dir keeps them (docs/img is written that way),
 # else the test's tmp_path.
 SCREENSHOTS = "TABFORGE_SCREENSHOTS"
+DOCS_HEIGHT = 1100
 
 
 def chromium_path() -> str | None:
@@ -61,13 +62,19 @@ class Browsed:
         return [*self.console_errors, *self.page_errors, *self.foreign_requests()]
 
     def screenshot(self, directory: Path, name: str) -> Path:
-        target = Path(os.environ.get(SCREENSHOTS) or directory) / f"{name}.png"
+        """The whole page in ``directory``; with TABFORGE_SCREENSHOTS set, its first
+        ``DOCS_HEIGHT`` pixels there (what the README shows: ``make screenshots``)."""
+        docs = os.environ.get(SCREENSHOTS)
+        target = Path(docs or directory) / f"{name}.png"
         target.parent.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(target), full_page=True)
+        clip = {"x": 0, "y": 0, "width": 1280, "height": DOCS_HEIGHT} if docs else None
+        self.page.screenshot(path=str(target), full_page=True, clip=clip)  # type: ignore[arg-type]
         return target
 
 
-@pytest.fixture(scope="session")
+# Module scope: playwright's sync API keeps an event loop running in this thread while the
+# browser is open, and later tests that call asyncio.run() (or parse code) must not see it.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     executable = chromium_path()
     if executable is None:

@@ -1,0 +1,23 @@
+"""Reading what a report shows from the registry: manifest, evaluation, aliases, --data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tabforge.registry.refs import ModelRef
+from tabforge.registry.store import FilesystemRegistry
+from tabforge.report.data import drift_of_file, evaluate_file
+from tabforge.report.subject import Subject
+
+
+def load_subject(
+    store: FilesystemRegistry, ref: str | ModelRef, *, data: str | Path | None = None
+) -> Subject:
+    """A version as its report shows it; with ``data``, also evaluated on that file."""
+    resolved, model, manifest = store.load(ref)
+    aliases = sorted(a for a, v in store.aliases(resolved.name).items() if v == manifest.version)
+    on_data, drift = None, None
+    if data is not None:
+        on_data = evaluate_file(model, manifest, data)
+        drift = drift_of_file(model, manifest, data)
+    return Subject(manifest, store.evaluation(resolved), tuple(aliases), on_data, drift)
