@@ -21,7 +21,7 @@ from tabforge.serve.routes import ROUTES
 from tabforge.serve.routing import Route, Router
 
 Scenario = Callable[[httpx.AsyncClient], Awaitable[None]]
-SAMPLE = {"name": "mixed", "version": "1"}
+SAMPLE = {"name": "mixed", "version": "1", "file": "dashboard.js"}
 
 
 @asynccontextmanager
@@ -202,3 +202,38 @@ def test_answers_from_the_cache_are_monitored_too(trained_registry: Path) -> Non
         assert report["rows"] == 3  # one run, two answers from the cache
 
     serve(trained_registry, scenario, cache_entries=8)
+
+
+def test_pages_are_documented_with_their_media_types() -> None:
+    paths = openapi()["paths"]
+
+    def media(path: str) -> list[str]:
+        return list(paths[path]["get"]["responses"]["200"]["content"])
+
+    assert media("/") == ["text/html"]
+    assert media("/v2/models/{name}/versions/{version}/report") == ["text/html"]
+    assert media("/static/{file}") == ["text/javascript", "text/css"]
+    assert media("/dashboard.json") == ["application/json"]
+    assert media("/metrics") == ["text/plain"]
+    snapshot = paths["/dashboard.json"]["get"]
+    assert {"400", "401", "403"} <= set(snapshot["responses"])
+    assert [p["name"] for p in snapshot["parameters"]] == ["window"]
+
+
+def test_the_dashboard_counts_what_the_app_served_but_not_itself(trained_registry: Path) -> None:
+    async def scenario(http: httpx.AsyncClient) -> None:
+        before = (await http.get("/dashboard.json")).json()["server"]  # readiness polls so far
+        assert (await http.get("/v2/models/mixed/versions/1/ready")).status_code == 200
+        assert (await http.get("/v2/models/nope")).status_code == 404
+        for _ in range(3):
+            snapshot = (await http.get("/dashboard.json")).json()
+        server = snapshot["server"]
+        grown = {k: v - before["requests"].get(k, 0) for k, v in server["requests"].items()}
+        assert {k: v for k, v in grown.items() if v} == {"200": 1, "404": 1}
+        assert server["latency"]["counts"][-1] == before["latency"]["counts"][-1] + 2
+        (mixed,) = snapshot["models"]
+        assert [v["version"] for v in mixed["versions"]] == [1, 2]
+        assert mixed["versions"][0]["requests"] == {"200": 1}
+        assert (await http.get("/")).headers["content-type"] == "text/html; charset=utf-8"
+
+    serve(trained_registry, scenario)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -80,3 +82,29 @@ def wait_for_log(server: Server, text: str, count: int, start: int = 0, timeout:
             return len(log)
         time.sleep(0.05)
     raise AssertionError(f"{text!r} x{count} not logged:\n{server.log.read_text()[start:]}")
+
+
+def until(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
+    """Poll ``check`` until it returns something truthy; that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def staged(trained: Path, tmp: Path, *, route: dict[str, int], shadow: float) -> Path:
+    """A copy of the trained registry (mixed:1, mixed:2) set up as a rollout: production ->
+    1, staging -> 2, a weighted ``route`` and version 2 shadowing ``shadow`` of requests."""
+    from tabforge.registry import FilesystemRegistry, ServingPolicy
+
+    registry = tmp / "models"
+    shutil.copytree(trained, registry)
+    store = FilesystemRegistry(registry)
+    store.promote("mixed:1", "production")
+    store.promote("mixed:2", "staging")
+    ServingPolicy(store).set_route("mixed", route)
+    ServingPolicy(store).set_shadow("mixed", "mixed:2", sample=shadow)
+    return registry

@@ -23,7 +23,7 @@ from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 
 import tabforge
-from tests.e2e.server import Server, running
+from tests.e2e.server import Server, running, until
 from tests.e2e.wire import grouped_json
 from tests.helpers import Cli, mixed_frame
 
@@ -39,17 +39,6 @@ def two(trained_registry: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
 def shared_dir(server: Server) -> Path:
     (found,) = server.log.parent.glob("tabforge-serve-*")
     return found
-
-
-def until(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-    """Poll ``check`` until it returns something truthy; that value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
 
 
 def post_each(url: str, bodies: list[dict[str, Any]]) -> list[httpx.Response]:

@@ -91,6 +91,18 @@ def test_demo_serves_and_its_printed_curl_commands_work(tmp_path: Path) -> None:
         p_yes = v1["predictions"][0]["probabilities"]["yes"]
         v2_proba = next(o for o in v2["outputs"] if o["name"] == "probabilities")["data"]
         assert abs(v2_proba[1] - p_yes) < 1e-6
+        # The printed report file and the pages it names are there.
+        assert f"report   {tmp_path / 'churn-1.html'}" in text
+        assert (tmp_path / "churn-1.html").read_text().startswith("<!doctype html>")
+        assert f"dashboard: http://127.0.0.1:{port}/ " in text
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
+        assert page.status_code == 200
+        assert "text/html" in page.headers["content-type"]
+        url = f"http://127.0.0.1:{port}/v2/models/churn/versions/1/report"
+        assert f"report:    {url}" in text
+        served = httpx.get(url, timeout=30)
+        assert served.status_code == 200
+        assert "churn:1" in served.text
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0

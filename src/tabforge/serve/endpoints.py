@@ -16,7 +16,7 @@ from tabforge import __version__
 from tabforge.contract import v1, v2
 from tabforge.contract.binary import binary_inputs, split_body
 from tabforge.errors import DataError, NotReady
-from tabforge.serve import admin
+from tabforge.serve import admin, dashboard, pages
 from tabforge.serve.http import (
     BINARY,
     BINARY_HEADER,
@@ -152,12 +152,17 @@ async def v1_predict(service: ModelService, request: Request) -> Response:
     return json_response(PredictResponse(predictions), version_header)
 
 
-async def monitor(service: ModelService, request: Request) -> Response:
-    name = request.model = request.params["name"]
-    service.monitored(name)  # an unknown model, or monitoring off: 404 before the window
+def _window(request: Request) -> str:
     window = request.query("window", DEFAULT_WINDOW)
     if window not in WINDOWS:
         raise DataError(f"window {window!r} is not one of {', '.join(WINDOWS)}")
+    return window
+
+
+async def monitor(service: ModelService, request: Request) -> Response:
+    name = request.model = request.params["name"]
+    service.monitored(name)  # an unknown model, or monitoring off: 404 before the window
+    window = _window(request)
     report = await service.monitor_report(name, request.params.get("version"), window)
     request.version = report.version
     return json_response(report)
@@ -188,6 +193,29 @@ def repository_action(verb: str) -> Handler:
 
     handle.__name__ = handle.__qualname__ = f"repository_{verb}"
     return handle
+
+
+async def dashboard_page(service: ModelService, request: Request) -> Response:
+    keys = any(key.strip() for key in service.settings.api_keys)  # as Credentials reads them
+    return pages.page(keys=keys, if_none_match=request.header(b"if-none-match"))
+
+
+async def static_file(service: ModelService, request: Request) -> Response:
+    return pages.static(request.params["file"], request.header(b"if-none-match"))
+
+
+async def dashboard_snapshot(service: ModelService, request: Request) -> Response:
+    # Off the event loop: it reads every worker's metric and monitoring files.
+    snapshot = await asyncio.to_thread(dashboard.snapshot, service, _window(request))
+    return json_response(snapshot)
+
+
+async def version_report(service: ModelService, request: Request) -> Response:
+    name = request.model = request.params["name"]
+    number, predictor = service.repo.get(name, request.params["version"])
+    request.version = str(number)
+    aliases = service.aliases.pointing_at(name, number)
+    return pages.html(await asyncio.to_thread(service.reports.render, predictor.manifest, aliases))
 
 
 async def openapi_json(service: ModelService, request: Request) -> Response:

@@ -28,6 +28,7 @@ from prometheus_client import (
     generate_latest,
     values,
 )
+from prometheus_client.metrics_core import Metric
 from prometheus_client.mmap_dict import mmap_key
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -35,6 +36,9 @@ from prometheus_client.registry import Collector
 from tabforge.serve.state import alive, pid_of
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+ROWS_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384)
+REQUESTS_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+DIFF_BUCKETS = (1e-6, 1e-4, 1e-3, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
 class ServerMetrics:
@@ -64,11 +68,11 @@ class ServerMetrics:
         )  # fmt: skip
         self.batch_rows = Histogram(
             "tabforge_batch_rows", "Rows per onnxruntime call.", ["model", "version"],
-            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384), registry=r,
+            buckets=ROWS_BUCKETS, registry=r,
         )  # fmt: skip
         self.batch_requests = Histogram(
             "tabforge_batch_requests", "Requests per onnxruntime call.", ["model", "version"],
-            buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=r,
+            buckets=REQUESTS_BUCKETS, registry=r,
         )  # fmt: skip
         self.rows = Counter(
             "tabforge_rows_predicted", "Rows predicted.", ["model", "version"], registry=r
@@ -94,7 +98,7 @@ class ServerMetrics:
         self.shadow_diff = Histogram(
             "tabforge_shadow_abs_diff", "Largest absolute difference from the primary per request.",
             ["model", "version"], registry=r,
-            buckets=(1e-6, 1e-4, 1e-3, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0),
+            buckets=DIFF_BUCKETS,
         )  # fmt: skip
         self.feedback = Counter(
             "tabforge_feedback", "Feedback ids by result (joined, unknown).",
@@ -126,6 +130,14 @@ class ServerMetrics:
 
     def render(self, collectors: Iterable[Collector] = ()) -> bytes:
         """The exposition text: this worker's registry, or every worker's files summed."""
+        return generate_latest(self._scrape(collectors))
+
+    def collect(self) -> list[Metric]:
+        """The server's metrics as ``render`` reads them (every worker's, summed), as
+        families: for the dashboard's numbers, with no text format in between."""
+        return list(self._scrape().collect())
+
+    def _scrape(self, collectors: Iterable[Collector] = ()) -> CollectorRegistry:
         scrape = CollectorRegistry()  # one per scrape: scrapes may run at once
         if self.shared is None:
             scrape.register(self.registry)
@@ -134,7 +146,7 @@ class ServerMetrics:
             MultiProcessCollector(scrape, path=str(self.shared))  # type: ignore[no-untyped-call]
         for collector in collectors:
             scrape.register(collector)
-        return generate_latest(scrape)
+        return scrape
 
 
 def use_files(directory: Path) -> None:

@@ -16,11 +16,13 @@ import msgspec
 
 from tabforge import __version__
 from tabforge.serve.http import ErrorBody
+from tabforge.serve.pages import MEDIA
 from tabforge.serve.routes import ROUTES
 from tabforge.serve.routing import Route
 
 REF = "#/components/schemas/{name}"
 ERROR = {"$ref": "#/components/responses/Error"}
+JSON = ("application/json",)
 
 
 def openapi(routes: Sequence[Route] = ROUTES) -> dict[str, Any]:
@@ -53,7 +55,7 @@ def encoded() -> bytes:
 
 def _operation(route: Route, schema_of: dict[str, Any]) -> dict[str, Any]:
     schema = schema_of[_key(route.response)]
-    media = "text/plain" if route.response is str else "application/json"
+    media = MEDIA.get(route.response, ("text/plain",) if route.response is str else JSON)
     operation: dict[str, Any] = {
         "summary": route.summary,
         "parameters": [
@@ -67,7 +69,7 @@ def _operation(route: Route, schema_of: dict[str, Any]) -> dict[str, Any]:
             ),
         ],
         "responses": {
-            "200": {"description": "OK", "content": {media: {"schema": schema}}},
+            "200": {"description": "OK", "content": {kind: {"schema": schema} for kind in media}},
             **{str(code): ERROR for code in route.errors},
         },
     }

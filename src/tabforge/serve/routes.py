@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from tabforge.contract import v1, v2
-from tabforge.serve import admin, endpoints
+from tabforge.serve import admin, dashboard, endpoints
 from tabforge.serve.feedback import FeedbackItem, FeedbackResult
 from tabforge.serve.monitoring import DEFAULT_WINDOW, MonitorReport
+from tabforge.serve.pages import Asset, Html
 from tabforge.serve.routing import Route, Router
 from tabforge.serve.slots import WINDOWS
 
@@ -72,6 +73,16 @@ ROUTES = (
     Route("POST", "/v2/models/{name}/feedback", endpoints.feedback,
           "Labels for earlier V2 requests (by their id): realized quality", FeedbackResult,
           body=FeedbackItem | list[FeedbackItem], errors=INFER, guard="inference"),
+    Route("GET", "/v2/models/{name}/versions/{version}/report", endpoints.version_report,
+          "The version's report: metrics, plots, importance, portability", Html,
+          errors=MODEL, guard="inference"),
+    Route("GET", "/", endpoints.dashboard_page, "The live dashboard (its data: /dashboard.json)",
+          Html),
+    Route("GET", "/static/{file}", endpoints.static_file, "The dashboard's script and styles",
+          Asset, errors=(404,)),
+    Route("GET", "/dashboard.json", endpoints.dashboard_snapshot,
+          "What the dashboard shows: models, routes, cumulative metrics, drift",
+          dashboard.Snapshot, errors=(400, *GUARDED), guard="inference", query=WINDOW),
     Route("GET", "/metrics", endpoints.metrics, "Prometheus metrics", str),
     Route("GET", "/openapi.json", endpoints.openapi_json, "This document", dict[str, Any]),
 )

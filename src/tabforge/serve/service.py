@@ -26,8 +26,10 @@ from tabforge.serve import admin, feedback
 from tabforge.serve.batching import Batcher, BatchPolicy, BatchStats, InferenceThreads
 from tabforge.serve.cache import MAX_CACHED_ROWS, ResponseCache
 from tabforge.serve.cache import key as cache_key
+from tabforge.serve.dashboard import Aliases
 from tabforge.serve.metrics import ServerMetrics
 from tabforge.serve.monitoring import Monitor, MonitorReport
+from tabforge.serve.pages import Reports
 from tabforge.serve.repository import Repository, ServedModel
 from tabforge.serve.settings import ServeSettings
 from tabforge.serve.state import SharedState
@@ -55,6 +57,8 @@ class ModelService:
         self.caches: dict[tuple[str, int], ResponseCache] = {}
         self._shadow_tasks: set[asyncio.Task[None]] = set()
         self._stop = threading.Event()
+        self.aliases = Aliases()  # the registry's, read with each look at it (dashboard)
+        self.reports = Reports(settings.registry)
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -71,6 +75,7 @@ class ModelService:
 
     def _load(self) -> None:
         self.repo.load()
+        self._read_aliases()  # before readiness: a ready server's dashboard has them
         self._after_refresh()
         log.info("ready: %d model(s), %d failed", len(self.repo.models), len(self.repo.failures))
         if self.settings.watch:
@@ -81,6 +86,7 @@ class ModelService:
         while not self._stop.wait(self.settings.watch_interval):
             try:
                 self.repo.refresh()
+                self._read_aliases()
                 self._after_refresh()
             except Exception:  # a defect must not end the watch: log it, look again later
                 log.exception("registry refresh failed")
@@ -98,9 +104,19 @@ class ModelService:
             models = {m.name: sorted(m.versions) for m in self.repo.models.values()}
             self.state.mark_ready(models)
 
+    def _read_aliases(self) -> None:
+        """Aliases of the served models, for the dashboard (in the watcher's thread)."""
+        self.aliases.refresh(self.settings.registry, list(self.repo.models))
+
     async def admin_action(self, name: str, verb: str, body: bytes) -> Any:
         """One admin action (it may touch the registry: off the event loop)."""
-        result = await asyncio.to_thread(admin.action, self.repo, name, verb, body)
+
+        def act() -> Any:
+            result = admin.action(self.repo, name, verb, body)
+            self._read_aliases()
+            return result
+
+        result = await asyncio.to_thread(act)
         self._after_refresh()
         return result
 
