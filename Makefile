@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser demo test test-slow check lint format typecheck clean bench bench-batch soak fuzz real-data
+.PHONY: install browser screenshots demo test test-slow check lint format typecheck clean bench bench-batch soak fuzz real-data
 
 install: $(STAMP) browser
 
@@ -22,6 +22,17 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: install
 	$(BIN)/tabforge demo
+
+# The README's pictures: the page tests' screenshots (first screen of each page), quantized.
+screenshots: install
+	rm -rf build/screenshots
+	TABFORGE_SCREENSHOTS=build/screenshots $(BIN)/python -m pytest -q \
+		tests/test_report_browser.py tests/e2e/test_dashboard_browser.py
+	mkdir -p docs/img
+	cp build/screenshots/report-cancer.png docs/img/report.png
+	cp build/screenshots/dashboard.png docs/img/dashboard.png
+	command -v pngquant >/dev/null || apt-get install -y -qq pngquant >/dev/null
+	pngquant --force --skip-if-larger --ext .png 64 docs/img/report.png docs/img/dashboard.png || true
 
 # Long runs (the 30-second soak) are marked slow: `make test` leaves them to `make test-slow`.
 test: install

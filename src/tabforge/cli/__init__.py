@@ -212,6 +212,7 @@ def demo(
     import polars as pl
 
     from tabforge.api import load
+    from tabforge.cli.report import write_report
     from tabforge.data.example import write_example
     from tabforge.flow import train as run_train
     from tabforge.train.fit import TrainOptions
@@ -228,6 +229,8 @@ def demo(
             click.echo(outcome.ref)
             return
         _print_outcome(outcome)
+        page = write_report(registry, [outcome.ref], None)
+        click.echo(f"report   {page.absolute()} (open it in a browser; also served, see below)")
         stored = load(outcome.ref, registry=registry)
         sample = pl.read_csv(path, n_rows=5)
         predicted = stored.predict(sample)
@@ -245,7 +248,7 @@ def demo(
         if not then_serve:
             return
         curls = demo_curls(sample.row(0, named=True), stored, port)
-    _serve_demo(registry, port, curls)
+    _serve_demo(registry, port, curls, outcome.version)
 
 
 def demo_curls(row: dict[str, Any], model: Any, port: int) -> list[str]:
@@ -271,11 +274,14 @@ def demo_curls(row: dict[str, Any], model: Any, port: int) -> list[str]:
     ]
 
 
-def _serve_demo(registry: str | None, port: int, curls: list[str]) -> None:
+def _serve_demo(registry: str | None, port: int, curls: list[str], version: int) -> None:
     from tabforge.serve.runner import serve as run_server
     from tabforge.serve.settings import ServeSettings
 
-    click.echo(f"\nServing churn on http://127.0.0.1:{port} (Ctrl-C to stop). Try:\n")
+    click.echo(f"\nServing churn on http://127.0.0.1:{port} (Ctrl-C to stop).")
+    click.echo(f"dashboard: http://127.0.0.1:{port}/ (what is served, traffic, latency, drift)")
+    click.echo(f"report:    http://127.0.0.1:{port}/v2/models/churn/versions/{version}/report")
+    click.echo("Try:\n")
     for line in curls:
         click.echo(f"  {line}\n")
     sys.stdout.flush()
@@ -283,5 +289,5 @@ def _serve_demo(registry: str | None, port: int, curls: list[str]) -> None:
 
 
 # Command groups defined in their own modules attach themselves to `main` on import.
-from tabforge.cli import drift, models, predict  # noqa: E402, F401
+from tabforge.cli import drift, models, predict, report  # noqa: E402, F401
 from tabforge.cli import serve as _serve_command  # noqa: E402, F401
