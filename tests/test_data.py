@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from tabforge.data.fingerprint import fingerprint
-from tabforge.data.load import read_table
+from tabforge.data.load import read_table, scan_table
 from tabforge.data.schema import infer_schema
 from tests.helpers import mixed_frame
 
@@ -42,3 +42,13 @@ def test_fingerprint_changes_with_any_value(tmp_path: Path) -> None:
     assert fingerprint(renamed, schema) != base
     # Column order in the file does not matter.
     assert fingerprint(df.select(reversed(df.columns)), schema) == base
+
+
+def test_a_quoted_header_keeps_its_names_as_written(tmp_path: Path) -> None:
+    """CSV escapes a quote in a header field by doubling it; polars alone keeps both."""
+    path = tmp_path / "quoted.csv"
+    pl.DataFrame({'size "cm"': [1.0, 2.0], "tab\there": ["a", "b"], "plain": [1, 2]}).write_csv(
+        path
+    )
+    assert read_table(path).columns == ['size "cm"', "tab\there", "plain"]
+    assert scan_table(path).collect_schema().names() == ['size "cm"', "tab\there", "plain"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,12 +41,14 @@ def _scanner(fmt: str, *, text: bool = False) -> Callable[[Path], pl.LazyFrame]:
         def scan_csv(p: Path) -> pl.LazyFrame:
             # The whole file is read to infer types: a column that turns from ints to
             # floats at row 10,000 must not fail or be mistyped.
+            separator = "\t" if fmt == "tsv" else ","
             return pl.scan_csv(
                 p,
-                separator="\t" if fmt == "tsv" else ",",
+                separator=separator,
                 null_values=NULL_VALUES,
                 infer_schema_length=None if not text else 0,
                 try_parse_dates=False,
+                with_column_names=lambda names: _unescaped(p, separator, names),
             )
 
         return scan_csv
@@ -54,6 +57,17 @@ def _scanner(fmt: str, *, text: bool = False) -> Callable[[Path], pl.LazyFrame]:
     if fmt == "ipc":
         return pl.scan_ipc
     return lambda p: pl.scan_ndjson(p, infer_schema_length=None)
+
+
+def _unescaped(path: Path, separator: str, names: list[str]) -> list[str]:
+    # The header's names as CSV means them. polars keeps a quoted name's doubled quotes
+    # (the field "a ""b""" comes back as a ""b""), so a client sending the column a "b"
+    # would not match; Python's csv module reads the header line right.
+    if not any('"' in name for name in names):
+        return names
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        header = next(csv.reader(f, delimiter=separator), [])
+    return header if len(header) == len(names) else names
 
 
 def scan_table(path: str | Path) -> pl.LazyFrame:
