@@ -11,7 +11,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tabforge.config import registry_root
 from tabforge.contract import manifest as mf
 from tabforge.contract import sha256_bytes
 from tabforge.contract.evaluation import EVALUATION_FILE, Evaluation, evaluation_to_json
@@ -24,8 +23,10 @@ from tabforge.export.record import Facts, build_manifest, input_spec, output_spe
 from tabforge.export.verify import ParityReport, run_onnx, verify
 from tabforge.monitor.build import build_reference
 from tabforge.progress import Reporter, SilentReporter
+from tabforge.registry.backends import open_registry
+from tabforge.registry.base import Registry
 from tabforge.registry.refs import validate_name
-from tabforge.registry.store import FilesystemRegistry, slugify
+from tabforge.registry.store import slugify
 from tabforge.train.catalog import lookup
 from tabforge.train.fit import FitResult, Prepared, Trainer, TrainOptions, prepare
 
@@ -34,7 +35,7 @@ from tabforge.train.fit import FitResult, Prepared, Trainer, TrainOptions, prepa
 class TrainOutcome:
     name: str
     version: int
-    registry: Path
+    registry: str  # where it is stored: a directory or s3://bucket/prefix
     schema: Schema
     fit: FitResult
     parity: ParityReport
@@ -51,7 +52,7 @@ class TrainOutcome:
             "ref": self.ref,
             "name": self.name,
             "version": self.version,
-            "registry": str(self.registry),
+            "registry": self.registry,
             "task": self.schema.task,
             "model": self.fit.entry.name,
             "metrics": self.manifest.metrics,
@@ -101,7 +102,6 @@ def train(
             run=partial(run_onnx, model_bytes),
             seed=options.seed,
         )
-    root = registry_root(registry)
     facts = Facts(
         name=model_name,
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -116,9 +116,11 @@ def train(
         notes=list(reporter.notes),
         reference=reference,
     )
-    version, manifest = _store(FilesystemRegistry(root), facts, model_bytes, evaluation)
+    store = open_registry(registry)
+    version, manifest = _store(store, facts, model_bytes, evaluation)
+    where = store.location
     return TrainOutcome(
-        model_name, version, root, schema, result, report, manifest, facts.sha, facts.notes
+        model_name, version, where, schema, result, report, manifest, facts.sha, facts.notes
     )
 
 
@@ -183,7 +185,7 @@ def _evaluate(
 
 
 def _store(
-    store: FilesystemRegistry, facts: Facts, model: bytes, evaluation: Evaluation | None
+    store: Registry, facts: Facts, model: bytes, evaluation: Evaluation | None
 ) -> tuple[int, mf.Manifest]:
     """A new version: the store picks the number, the manifest is rendered for it once."""
     built: list[mf.Manifest] = []
