@@ -37,7 +37,11 @@ class Server:
 
 @contextmanager
 def running(
-    registry: Path, tmp: Path, *args: str, command: str = "serve", env: dict[str, str] | None = None
+    registry: Path | str,
+    tmp: Path,
+    *args: str,
+    command: str = "serve",
+    env: dict[str, str] | None = None,
 ) -> Iterator[Server]:
     port = free_port()
     exe = str(Path(sys.executable).parent / "tabforge")
