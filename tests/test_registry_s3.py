@@ -150,12 +150,20 @@ def test_model_bytes_are_fetched_once_then_read_from_the_local_cache_by_sha256(
 
 
 def test_store_failures_are_one_line_with_their_exit_code(
-    cli: Cli, s3_registry: str, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, data_dir: Path, s3_registry: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     missing = cli("models", "list", "--registry", "s3://no-such-bucket-here/models")
     assert missing.exit_code == 2
     assert missing.stderr.startswith("error: bucket no-such-bucket-here does not exist")
     assert missing.stderr.count("\n") == 1
+    train = [
+        "train",
+        str(data_dir / "mixed.csv"),
+        *TRAIN,
+        "--registry",
+        "s3://no-such-bucket-here/m",
+    ]
+    assert cli(*train).stderr == missing.stderr  # refused before training, not after
 
     with monkeypatch.context() as env:
         env.delenv("AWS_ACCESS_KEY_ID")

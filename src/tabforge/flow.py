@@ -86,6 +86,8 @@ def train(
         raise ConfigError(f"--cv must be at least 2, got {options.cv}")
     if options.model != "auto":
         lookup(options.model, options.task)  # refuse unknown models before reading data
+    store = open_registry(registry)
+    store.check_writable()  # a missing bucket is found before the training, not after
     data = _read_and_prepare(source, options, reporter)
     schema = data.schema
     result = Trainer(data, options, reporter, started=started).run()
@@ -116,7 +118,6 @@ def train(
         notes=list(reporter.notes),
         reference=reference,
     )
-    store = open_registry(registry)
     version, manifest = _store(store, facts, model_bytes, evaluation)
     where = store.location
     return TrainOutcome(

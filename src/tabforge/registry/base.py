@@ -80,6 +80,11 @@ class Registry(ABC):
     def _remove_version(self, name: str, version: int, action: str) -> None:
         """Make a version disappear at once, then delete its files."""
 
+    def check_writable(self) -> None:
+        """Refuse now what a write would refuse later, where asking is cheap (a remote store:
+        its bucket, credentials and conditional writes); a directory is checked when written."""
+        return None
+
     def _model_bytes(self, name: str, version: int, sha256: str) -> bytes | None:
         """A version's model bytes (a backend may answer from a cache by ``sha256``)."""
         return self._read_version_file(name, version, MODEL_FILE)

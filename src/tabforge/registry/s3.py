@@ -144,6 +144,9 @@ class S3Registry(Registry):
 
     # -- writing -----------------------------------------------------------------------
 
+    def check_writable(self) -> None:
+        self._probe()
+
     def _probe(self) -> None:
         """Refuse a store that ignores conditional writes (once per registry object)."""
         with self._lock:
