@@ -14,17 +14,15 @@ import os
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.e2e.server import free_port
+from tests.e2e.server import free_port, started
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
@@ -94,25 +92,9 @@ def s3_server(tmp: Path, *, ignore_conditions: bool = False) -> Iterator[S3Serve
         argv.append("--ignore-conditions")
     root = Path(__file__).parent.parent
     env = dict(os.environ) | {"PYTHONPATH": os.pathsep.join([str(root), *sys.path])}
-    with open(tmp / f"s3-{port}.out", "wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root)
-    server = S3Server(proc, f"http://127.0.0.1:{port}", log)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"moto exited:\n{(tmp / f's3-{port}.out').read_text()}")
-            try:
-                httpx.get(server.url + "/moto-api/", timeout=2)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        yield server
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    url = f"http://127.0.0.1:{port}"
+    with started(argv, tmp / f"s3-{port}.out", url + "/moto-api/", env=env, cwd=root) as proc:
+        yield S3Server(proc, url, log)
 
 
 def _serve(port: int, log: Path, *, ignore_conditions: bool) -> None:
