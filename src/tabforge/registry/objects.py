@@ -66,6 +66,12 @@ class Bucket:
                     found[item["Key"][len(base) :]] = str(item.get("ETag", ""))
         return found
 
+    def exists(self) -> bool:
+        """True if the bucket is there (NotFoundError, with the reason, if it is not)."""
+        with self.errors("list"):
+            self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.key(""), MaxKeys=1)
+        return True
+
     def get(self, key: str) -> tuple[bytes, str] | None:
         """An object's bytes and ETag; None when there is no such key."""
         try:

@@ -76,8 +76,7 @@ class S3Registry(Registry):
 
     def _require_root(self) -> None:
         if not self._root_seen:
-            self._listing(None)  # NotFoundError when there is no such bucket
-            self._root_seen = True
+            self._root_seen = self.bucket.exists()
 
     def _listing(self, name: str | None) -> dict[str, str]:
         """The keys under a model (or, for None, the whole registry, remembered per model)."""
