@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from click.testing import CliRunner
 
 from tabforge.cli import main
 from tests.helpers import Cli, Run, mixed_frame
+from tests.s3server import S3Server, s3_server
 
 
 @pytest.fixture
@@ -56,3 +58,17 @@ def registry(tmp_path: Path, trained_registry: Path) -> Path:
 
 
 from tests.browser import browsed, browser  # noqa: E402, F401  (fixtures for page tests)
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One S3-compatible server (moto) for the session; each test takes its own bucket."""
+    with s3_server(tmp_path_factory.mktemp("s3")) as server:
+        yield server
+
+
+@pytest.fixture
+def s3_registry(s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``s3://<a new bucket>/models`` on the session's server, the AWS environment (and a
+    private model cache) pointing there for this process and the processes it starts."""
+    return s3.use(tmp_path, monkeypatch)

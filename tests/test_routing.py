@@ -44,7 +44,7 @@ def serve(registry: Path, scenario: Scenario, **settings: Any) -> None:
     """Run ``scenario`` against a started app over ``registry``, once its models are loaded."""
 
     async def main() -> None:
-        app = create_app(ServeSettings(registry=registry, watch=False, **settings))
+        app = create_app(ServeSettings(registry=str(registry), watch=False, **settings))
         async with lifespan(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://tabforge") as http:

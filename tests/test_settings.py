@@ -50,7 +50,7 @@ def test_every_setting_is_an_option_and_a_variable_in_the_help_and_the_readme() 
 
 def test_the_environment_and_the_command_line_share_a_handoff_form() -> None:
     custom = ServeSettings(
-        registry=Path("/srv/models"), models=("a", "b"), port=0, workers=3, max_body_mb=0.5,
+        registry="/srv/models", models=("a", "b"), port=0, workers=3, max_body_mb=0.5,
         model_batching=("a=8:100",), watch=False, header_timeout=2.5, api_keys=("k1", "k2"),
         admin_token="secret",
     )  # fmt: skip
@@ -104,10 +104,10 @@ def test_the_old_registry_variable_is_read_with_a_warning_while_the_new_one_is_u
 ) -> None:
     old, new = tmp_path / "old", tmp_path / "new"
     with pytest.warns(FutureWarning, match="TABFORGE_SERVE_REGISTRY is deprecated"):
-        assert ServeSettings.from_env({"TABFORGE_SERVE_REGISTRY": str(old)}).registry == old
+        assert ServeSettings.from_env({"TABFORGE_SERVE_REGISTRY": str(old)}).registry == str(old)
     both = {"TABFORGE_SERVE_REGISTRY": str(old), "TABFORGE_REGISTRY": str(new)}
     with pytest.warns(FutureWarning):
-        assert ServeSettings.from_env(both).registry == new
+        assert ServeSettings.from_env(both).registry == str(new)
 
 
 def test_serve_reads_its_variables_and_the_command_line_wins(tmp_path: Path) -> None:

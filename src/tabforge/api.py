@@ -8,10 +8,9 @@ from typing import Any
 
 import polars as pl
 
-from tabforge.config import registry_root
 from tabforge.contract import Manifest, to_frame
+from tabforge.registry.backends import open_registry
 from tabforge.registry.refs import ModelRef
-from tabforge.registry.store import FilesystemRegistry
 from tabforge.runtime.predictor import Predictor
 
 
@@ -70,6 +69,6 @@ class Model:
 
 def load(ref: str | ModelRef, *, registry: str | os.PathLike[str] | None = None) -> Model:
     """Load ``name``, ``name:3`` or ``name@alias`` (sha256-checked; never unpickles)."""
-    store = FilesystemRegistry(registry_root(registry))
+    store = open_registry(registry)
     resolved, model, manifest = store.load(ref)
     return Model(resolved, Predictor(model, manifest))

@@ -20,7 +20,9 @@ from tabforge.errors import ConfigError
 
 PREFIX = "TABFORGE_"
 DEFAULT_REGISTRY = "models"
-REGISTRY_HELP = "Registry directory (default: $TABFORGE_REGISTRY, then ./models)."
+REGISTRY_HELP = (
+    "Registry: a directory or s3://bucket/prefix (default: $TABFORGE_REGISTRY, then ./models)."
+)
 # Old variable -> its replacement (both without the prefix); read only while the new one is unset.
 DEPRECATED = {"SERVE_REGISTRY": "REGISTRY"}
 
@@ -46,13 +48,20 @@ def environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
     return found
 
 
-def registry_root(
+def registry_spec(
     explicit: str | os.PathLike[str] | None = None, *, env: Mapping[str, str] | None = None
-) -> Path:
-    """The registry directory: the explicit option, then TABFORGE_REGISTRY, then ./models."""
+) -> str:
+    """Where the registry is (a directory or s3://bucket/prefix): the explicit option, then
+    TABFORGE_REGISTRY, then ./models."""
     if explicit:
-        return Path(explicit)
-    return Path(environment(env).get("REGISTRY") or DEFAULT_REGISTRY)
+        return os.fspath(explicit)
+    return environment(env).get("REGISTRY") or DEFAULT_REGISTRY
+
+
+def cache_home(env: Mapping[str, str] | None = None) -> Path:
+    """Where per-user caches go: $XDG_CACHE_HOME, else ~/.cache."""
+    source = os.environ if env is None else env
+    return Path(source.get("XDG_CACHE_HOME") or Path.home() / ".cache")
 
 
 def user(env: Mapping[str, str] | None = None) -> str | None:

@@ -11,7 +11,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tabforge.config import registry_root
 from tabforge.contract import manifest as mf
 from tabforge.contract import sha256_bytes
 from tabforge.contract.evaluation import EVALUATION_FILE, Evaluation, evaluation_to_json
@@ -24,8 +23,10 @@ from tabforge.export.record import Facts, build_manifest, input_spec, output_spe
 from tabforge.export.verify import ParityReport, run_onnx, verify
 from tabforge.monitor.build import build_reference
 from tabforge.progress import Reporter, SilentReporter
+from tabforge.registry.backends import open_registry
+from tabforge.registry.base import Registry
 from tabforge.registry.refs import validate_name
-from tabforge.registry.store import FilesystemRegistry, slugify
+from tabforge.registry.store import slugify
 from tabforge.train.catalog import lookup
 from tabforge.train.fit import FitResult, Prepared, Trainer, TrainOptions, prepare
 
@@ -34,7 +35,7 @@ from tabforge.train.fit import FitResult, Prepared, Trainer, TrainOptions, prepa
 class TrainOutcome:
     name: str
     version: int
-    registry: Path
+    registry: str  # where it is stored: a directory or s3://bucket/prefix
     schema: Schema
     fit: FitResult
     parity: ParityReport
@@ -51,7 +52,7 @@ class TrainOutcome:
             "ref": self.ref,
             "name": self.name,
             "version": self.version,
-            "registry": str(self.registry),
+            "registry": self.registry,
             "task": self.schema.task,
             "model": self.fit.entry.name,
             "metrics": self.manifest.metrics,
@@ -85,6 +86,8 @@ def train(
         raise ConfigError(f"--cv must be at least 2, got {options.cv}")
     if options.model != "auto":
         lookup(options.model, options.task)  # refuse unknown models before reading data
+    store = open_registry(registry)
+    store.check_writable()  # a missing bucket is found before the training, not after
     data = _read_and_prepare(source, options, reporter)
     schema = data.schema
     result = Trainer(data, options, reporter, started=started).run()
@@ -101,7 +104,6 @@ def train(
             run=partial(run_onnx, model_bytes),
             seed=options.seed,
         )
-    root = registry_root(registry)
     facts = Facts(
         name=model_name,
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -116,9 +118,10 @@ def train(
         notes=list(reporter.notes),
         reference=reference,
     )
-    version, manifest = _store(FilesystemRegistry(root), facts, model_bytes, evaluation)
+    version, manifest = _store(store, facts, model_bytes, evaluation)
+    where = store.location
     return TrainOutcome(
-        model_name, version, root, schema, result, report, manifest, facts.sha, facts.notes
+        model_name, version, where, schema, result, report, manifest, facts.sha, facts.notes
     )
 
 
@@ -183,7 +186,7 @@ def _evaluate(
 
 
 def _store(
-    store: FilesystemRegistry, facts: Facts, model: bytes, evaluation: Evaluation | None
+    store: Registry, facts: Facts, model: bytes, evaluation: Evaluation | None
 ) -> tuple[int, mf.Manifest]:
     """A new version: the store picks the number, the manifest is rendered for it once."""
     built: list[mf.Manifest] = []

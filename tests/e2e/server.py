@@ -37,33 +37,52 @@ class Server:
 
 @contextmanager
 def running(
-    registry: Path, tmp: Path, *args: str, command: str = "serve", env: dict[str, str] | None = None
+    registry: Path | str,
+    tmp: Path,
+    *args: str,
+    command: str = "serve",
+    env: dict[str, str] | None = None,
 ) -> Iterator[Server]:
     port = free_port()
     exe = str(Path(sys.executable).parent / "tabforge")
     log = tmp / f"server-{port}.log"
     argv = [exe, command, "--registry", str(registry), "--port", str(port), *args]
+    url = f"http://127.0.0.1:{port}"
+    with started(argv, log, url + "/v2/health/ready", env=dict(os.environ) | (env or {})) as proc:
+        yield Server(proc, url, log)
+
+
+@contextmanager
+def started(
+    argv: list[str], log: Path, ready: str, *, env: dict[str, str], cwd: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A process writing to ``log``, up once ``ready`` answers 200; SIGTERM at the end."""
     with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ) | (env or {})
-        )
-    server = Server(proc, f"http://127.0.0.1:{port}", log)
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{log.read_text()}")
-            try:
-                if httpx.get(server.url + "/v2/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server not ready:\n{log.read_text()}")
-            time.sleep(0.2)
-        yield server
+        wait_until_up(proc, ready, log, timeout=120)
+        yield proc
     finally:
-        server.stop()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+
+
+def wait_until_up(proc: subprocess.Popen[bytes], url: str, log: Path, *, timeout: float) -> None:
+    """Wait until ``url`` answers 200; RuntimeError with the process's ``log`` if it exits
+    or does not answer in time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log.read_text()}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"server not ready:\n{log.read_text()}")
+        time.sleep(0.2)
 
 
 # Requests for the session's mixed models: a V1 body, one row of each V2 tensor, the V2 path.

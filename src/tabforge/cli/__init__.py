@@ -189,7 +189,7 @@ def _print_outcome(outcome: Any) -> None:
         table.add_row(*row)
     console.print(table)
     console.print(f"parity   {parity.describe()}")
-    console.print(f"stored   {outcome.registry / outcome.name / str(outcome.version)}")
+    console.print(f"stored   {outcome.registry}/{outcome.name}/{outcome.version}")
     console.print(f"sha256   {outcome.model_sha256}")
 
 

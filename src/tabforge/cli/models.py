@@ -11,20 +11,21 @@ from rich.console import Console
 from rich.table import Table
 
 from tabforge.cli import main
-from tabforge.config import REGISTRY_HELP, registry_root
+from tabforge.config import REGISTRY_HELP
 from tabforge.contract import Manifest
 from tabforge.progress import output_console
+from tabforge.registry.backends import open_registry
+from tabforge.registry.base import Registry
 from tabforge.registry.compat import incompatibilities
 from tabforge.registry.policy import ServingPolicy
 from tabforge.registry.refs import DEFAULT_ALIAS, ModelRef
-from tabforge.registry.store import FilesystemRegistry
 
 registry_option = click.option("--registry", help=REGISTRY_HELP)
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
 
 
-def _store(registry: str | None) -> FilesystemRegistry:
-    return FilesystemRegistry(registry_root(registry))
+def _store(registry: str | None) -> Registry:
+    return open_registry(registry)
 
 
 def _console() -> Console:
@@ -67,7 +68,7 @@ def list_models(registry: str | None, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        click.echo(f"registry {store.root} holds no models (tabforge train FILE stores one)")
+        click.echo(f"registry {store.location} holds no models (tabforge train FILE stores one)")
         return
     table = Table()
     for col in ("name", "versions", "aliases", "task", "latest model", "metric"):

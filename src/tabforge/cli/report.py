@@ -63,12 +63,11 @@ def _page(
     registry: str | None, refs: list[str], data: str | None
 ) -> tuple[str, dict[str, Any], str]:
     """The page for ``refs``: its HTML, its data, and its default file name."""
-    from tabforge.config import registry_root
-    from tabforge.registry.store import FilesystemRegistry
+    from tabforge.registry.backends import open_registry
     from tabforge.report import comparison_doc, version_doc
     from tabforge.report.load import load_subject
 
-    store = FilesystemRegistry(registry_root(registry))
+    store = open_registry(registry)
     subjects = [load_subject(store, r, data=data) for r in refs]
     a = subjects[0].manifest
     if len(subjects) == 1:

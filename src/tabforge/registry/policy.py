@@ -2,8 +2,9 @@
 
 The store keeps versions and aliases; how a server spreads unversioned requests over them
 is policy, kept beside them in small per-model files (``routes.json``, ``shadow.json``)
-written atomically under the model's lock, so every server worker watching the registry
-follows the same policy.
+replaced atomically by the registry's backend (under the model's lock on disk, by
+compare-and-swap on S3), so every server worker watching the registry follows the same
+policy.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from typing import Any
 import msgspec
 
 from tabforge.errors import RegistryError
-from tabforge.registry.atomic import changing
+from tabforge.registry.base import Registry
 from tabforge.registry.refs import ModelRef
-from tabforge.registry.store import FilesystemRegistry
 
 ROUTES_FILE = "routes.json"
 SHADOW_FILE = "shadow.json"
@@ -24,7 +24,7 @@ SHADOW_FILE = "shadow.json"
 class ServingPolicy:
     """Routes and shadows of the models in one registry."""
 
-    def __init__(self, store: FilesystemRegistry) -> None:
+    def __init__(self, store: Registry) -> None:
         self.store = store
 
     def route(self, name: str) -> dict[str, int]:
@@ -73,20 +73,14 @@ class ServingPolicy:
 
     def _read(self, name: str, filename: str, kind: Any) -> Any:
         """A per-model policy file, strictly decoded; {} when there is none."""
-        path = self.store.model_dir(name) / filename
         try:
-            return msgspec.json.decode(path.read_bytes(), type=kind)
-        except FileNotFoundError:
-            return {}
+            raw = self.store.read_model_file(name, filename)
+            return {} if raw is None else msgspec.json.decode(raw, type=kind)
         except (OSError, msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise RegistryError(f"unreadable {filename} for model {name}: {exc}") from exc
 
     def _replace(self, name: str, filename: str, doc: dict[str, Any], what: str) -> None:
         """Write a per-model policy file; {} removes it."""
-        model_dir = self.store.writable_model_dir(name)
-        action = f"update the {what} of {name} in registry {self.store.root}"
-        with changing(model_dir, action) as change:
-            if doc:
-                change.replace_file(filename, msgspec.json.encode(doc) + b"\n")
-            else:
-                change.remove_file(filename)
+        action = f"update the {what} of {name} in registry {self.store.location}"
+        data = msgspec.json.encode(doc) + b"\n" if doc else None
+        self.store.update_model_file(name, filename, lambda _: data, action)

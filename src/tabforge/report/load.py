@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tabforge.registry.base import Registry
 from tabforge.registry.refs import ModelRef
-from tabforge.registry.store import FilesystemRegistry
 from tabforge.report.data import drift_of_file, evaluate_file
 from tabforge.report.subject import Subject
 
 
 def load_subject(
-    store: FilesystemRegistry, ref: str | ModelRef, *, data: str | Path | None = None
+    store: Registry, ref: str | ModelRef, *, data: str | Path | None = None
 ) -> Subject:
     """A version as its report shows it; with ``data``, also evaluated on that file."""
     resolved, model, manifest = store.load(ref)

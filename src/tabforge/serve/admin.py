@@ -18,7 +18,6 @@ import msgspec
 
 from tabforge.errors import DataError, Forbidden, TabforgeError, Unauthorized
 from tabforge.registry.policy import ServingPolicy
-from tabforge.registry.store import FilesystemRegistry
 from tabforge.serve.repository import Repository
 from tabforge.serve.settings import ServeSettings
 
@@ -147,7 +146,7 @@ def _masked(text: str, repo: Repository) -> str:
 
 
 def _action(repo: Repository, name: str, verb: str, body: bytes) -> Result:
-    store = FilesystemRegistry(repo.settings.registry)
+    store = repo.store
     if verb == "load":
         repo.reload(name)
         if name not in repo.models:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
@@ -22,7 +21,7 @@ from prometheus_client.metrics_core import Metric
 
 from tabforge import __version__
 from tabforge.errors import TabforgeError
-from tabforge.registry.store import FilesystemRegistry
+from tabforge.registry.base import Registry
 from tabforge.runtime.predictor import Predictor
 from tabforge.serve.metrics import (
     DIFF_BUCKETS,
@@ -151,8 +150,7 @@ class Aliases:
     def __init__(self) -> None:
         self._of: dict[str, dict[str, int]] = {}
 
-    def refresh(self, registry: Path, names: Iterable[str]) -> None:
-        store = FilesystemRegistry(registry)
+    def refresh(self, store: Registry, names: Iterable[str]) -> None:
         found = {}
         for name in names:
             try:

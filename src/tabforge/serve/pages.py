@@ -17,12 +17,11 @@ import hashlib
 import threading
 from collections import OrderedDict
 from importlib import resources
-from pathlib import Path
 from typing import NewType
 
 from tabforge.contract import Manifest
 from tabforge.errors import NotFoundError
-from tabforge.registry.store import FilesystemRegistry
+from tabforge.registry.base import Registry
 from tabforge.serve.http import Header, Response
 
 # Response types of the route table: what the OpenAPI document says these routes send.
@@ -90,8 +89,8 @@ def html(body: bytes) -> Response:
 class Reports:
     """Rendered version reports, the last ``REPORTS_KEPT`` kept."""
 
-    def __init__(self, registry: Path) -> None:
-        self.registry = registry
+    def __init__(self, store: Registry) -> None:
+        self.store = store
         self._kept: OrderedDict[tuple[str, int, tuple[str, ...]], bytes] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -106,8 +105,7 @@ class Reports:
         # Imported here: the report's code loads on the first report, not with every worker.
         from tabforge.report.version import render_version
 
-        store = FilesystemRegistry(self.registry)
-        evaluation = store.evaluation(f"{manifest.name}:{manifest.version}")
+        evaluation = self.store.evaluation(f"{manifest.name}:{manifest.version}")
         body = render_version(manifest, evaluation, aliases=aliases).encode()
         with self._lock:
             self._kept[key] = body

@@ -18,9 +18,10 @@ import threading
 from dataclasses import dataclass, field
 
 from tabforge.errors import NotFoundError, NotReady, TabforgeError
+from tabforge.registry.backends import open_registry
+from tabforge.registry.base import Registry
 from tabforge.registry.policy import ServingPolicy
 from tabforge.registry.refs import DEFAULT_ALIAS, NAME_PATTERN
-from tabforge.registry.store import FilesystemRegistry
 from tabforge.runtime.predictor import Predictor
 from tabforge.serve.settings import ServeSettings
 
@@ -60,6 +61,8 @@ class ServedModel:
 class Repository:
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
+        # One per worker: an S3 registry keeps its client, listings and small files.
+        self.store = open_registry(settings.registry)
         self.models: dict[str, ServedModel] = {}
         self.failures: dict[str, str] = {}  # "name" or "name:version" -> why it is not served
         self.ready = False
@@ -74,7 +77,7 @@ class Repository:
     def refresh(self) -> bool:
         """Apply registry changes; True if anything served changed."""
         with self._lock:
-            store = FilesystemRegistry(self.settings.registry)
+            store = self.store
             try:
                 names = list(self.settings.models) or store.names()
             except TabforgeError as exc:
@@ -86,7 +89,7 @@ class Repository:
                     changed |= self._refresh_model(store, name)
             return changed
 
-    def _refresh_model(self, store: FilesystemRegistry, name: str) -> bool:
+    def _refresh_model(self, store: Registry, name: str) -> bool:
         current = self.models.get(name)
         try:
             on_disk = store.versions(name)
@@ -99,7 +102,7 @@ class Repository:
                 del self.models[name]
                 log.info("%s left the registry; no longer served", name)
                 return True
-            self._fail(name, f"unknown model {name!r} in registry {store.root}")
+            self._fail(name, f"unknown model {name!r} in registry {store.location}")
             return False
         versions = self._load_versions(store, name, on_disk, current)
         if not versions:
@@ -136,7 +139,7 @@ class Repository:
         return True
 
     def _load_versions(
-        self, store: FilesystemRegistry, name: str, on_disk: list[int], current: ServedModel | None
+        self, store: Registry, name: str, on_disk: list[int], current: ServedModel | None
     ) -> dict[int, Predictor]:
         """The versions on disk that run: kept from ``current``, else loaded and warmed up."""
         loaded = dict(current.versions) if current else {}
@@ -162,7 +165,7 @@ class Repository:
 
     def _route(
         self,
-        store: FilesystemRegistry,
+        store: Registry,
         name: str,
         versions: dict[int, Predictor],
         current: ServedModel | None,
@@ -188,7 +191,7 @@ class Repository:
         return tuple(pairs)
 
     def _shadow(
-        self, store: FilesystemRegistry, name: str, versions: dict[int, Predictor]
+        self, store: Registry, name: str, versions: dict[int, Predictor]
     ) -> tuple[int, float] | None:
         try:
             doc = ServingPolicy(store).shadow(name)

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tabforge.errors import ConfigError
+from tabforge.registry.backends import open_registry
 from tabforge.registry.layout import ELSEWHERE
-from tabforge.registry.store import FilesystemRegistry
 from tabforge.serve.settings import ServeSettings
 from tabforge.serve.state import PREFIX as STATE_PREFIX
 from tabforge.serve.state import alive
@@ -59,13 +59,13 @@ def check_registry(settings: ServeSettings) -> list[str]:
     with nothing behind it). An empty registry is served while watched, so a server may
     start before the first model is trained; without watching it could never serve.
     """
-    store = FilesystemRegistry(settings.registry)
+    store = open_registry(settings.registry)
     if settings.models:
         store.require(settings.models)
         return []
     if store.names():
         return []
-    empty = f"registry {store.root} holds no models"
+    empty = f"registry {store.location} holds no models"
     if not settings.watch:
         raise ConfigError(f"{empty}: nothing to serve with --no-watch ({ELSEWHERE})")
     return [f"{empty} yet: serving none until one is trained there ({ELSEWHERE})"]

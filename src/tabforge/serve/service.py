@@ -58,7 +58,7 @@ class ModelService:
         self._shadow_tasks: set[asyncio.Task[None]] = set()
         self._stop = threading.Event()
         self.aliases = Aliases()  # the registry's, read with each look at it (dashboard)
-        self.reports = Reports(settings.registry)
+        self.reports = Reports(self.repo.store)
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -106,7 +106,7 @@ class ModelService:
 
     def _read_aliases(self) -> None:
         """Aliases of the served models, for the dashboard (in the watcher's thread)."""
-        self.aliases.refresh(self.settings.registry, list(self.repo.models))
+        self.aliases.refresh(self.repo.store, list(self.repo.models))
 
     async def admin_action(self, name: str, verb: str, body: bytes) -> Any:
         """One admin action (it may touch the registry: off the event loop)."""

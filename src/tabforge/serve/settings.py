@@ -28,8 +28,8 @@ from tabforge.config import (
     text,
 )
 from tabforge.errors import ConfigError
+from tabforge.registry.backends import normalized
 
-DEFAULT_ROOT = Path(DEFAULT_REGISTRY)
 STATE_DIR = "SERVE_STATE_DIR"  # the shared directory's variable in a worker's hand-off
 
 
@@ -39,7 +39,7 @@ class ServeSettings:
     ENV_GROUP: ClassVar[str] = "SERVE_"
 
     # fmt: off
-    registry: Path = setting(DEFAULT_ROOT, REGISTRY_HELP, env="REGISTRY")  # noqa: RUF009
+    registry: str = setting(DEFAULT_REGISTRY, REGISTRY_HELP, env="REGISTRY")
     models: tuple[str, ...] = setting((), "Models to serve (a,b), each one in the registry; "
                                           "default: all.")
     host: str = setting("127.0.0.1", "Address to bind (loopback unless told otherwise).")
@@ -81,7 +81,7 @@ class ServeSettings:
 
     def __post_init__(self) -> None:
         # Absolute, so every worker and every message means the same directory.
-        object.__setattr__(self, "registry", Path(self.registry).absolute())
+        object.__setattr__(self, "registry", normalized(self.registry))
         if not self.host.strip():
             raise ConfigError("--host is empty: give an address such as 127.0.0.1 or 0.0.0.0")
         check_bounds(self)
