@@ -71,11 +71,14 @@ def train(
     registry: str | os.PathLike[str] | None = None,
     reporter: Reporter | None = None,
     started: float | None = None,
+    backend: str | None = None,
 ) -> TrainOutcome:
     """Train, export, verify and store; nothing is stored unless every step succeeds.
 
     ``started`` (time.monotonic()) is when --time-budget starts counting: the CLI passes its
-    process start, so imports count too; the default is now.
+    process start, so imports count too; the default is now. ``backend`` is the joblib
+    backend the folds of --cv, --search and auto run on ("dask": the current distributed
+    Client's cluster); the default runs them here, one after another.
     """
     started = time.monotonic() if started is None else started
     reporter = reporter or SilentReporter()
@@ -87,7 +90,7 @@ def train(
         lookup(options.model, options.task)  # refuse unknown models before reading data
     data = _read_and_prepare(source, options, reporter)
     schema = data.schema
-    result = Trainer(data, options, reporter, started=started).run()
+    result = Trainer(data, options, reporter, started=started, backend=backend).run()
 
     inputs, outputs = input_spec(data, result), output_spec(data, result)
     model_bytes, report = _export(data, result, inputs, outputs, model_name, options, reporter)
