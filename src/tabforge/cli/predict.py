@@ -68,7 +68,9 @@ def predict(
 
     if dask is not None:
         if monitor:
-            raise click.UsageError("--monitor is not available with --dask")
+            from tabforge.errors import ConfigError
+
+            raise ConfigError("--monitor is not available with --dask (drift needs one process)")
         on_cluster = {"keep": _split(keep), "on_error": on_error, "batch_rows": batch_rows,
                       "partition_rows": partition_rows}  # fmt: skip
         _predict_on_cluster(dask, ref, input_file, output, registry, quiet, **on_cluster)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from tabforge.errors import ClusterError, ConfigError
 
 if TYPE_CHECKING:
-    from distributed import Client
+    from distributed import Client, LocalCluster
 
 LOCAL = "local"
 DEFAULT_LOCAL_WORKERS = 2
@@ -37,12 +37,29 @@ def local_workers(address: str) -> int | None:
     return int(count)
 
 
+def local_cluster(workers: int) -> LocalCluster:
+    """N single-threaded worker processes on loopback, no dashboard."""
+    from distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        # The scheduler's small HTTP server (health, metrics) would otherwise try port 8787
+        # and warn when another cluster has it.
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+        silence_logs=logging.ERROR,
+    )
+
+
 @contextmanager
 def connect(address: str) -> Iterator[Client]:
     """A distributed Client, the current one while the block runs."""
     workers = local_workers(address)
     try:
-        from distributed import Client, LocalCluster
+        from distributed import Client
     except ImportError as exc:
         raise ConfigError(
             "--dask needs Dask's distributed scheduler: pip install 'tabforge[dask]'"
@@ -50,14 +67,7 @@ def connect(address: str) -> Iterator[Client]:
     cluster = None
     try:
         if workers is not None:
-            cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
+            cluster = local_cluster(workers)
             client = Client(cluster)
         else:
             client = _client(Client, address)
