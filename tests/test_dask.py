@@ -6,7 +6,11 @@ local leaderboard and model; bad input is one line and exit 2, with no worker le
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +98,13 @@ def test_a_directory_of_csvs_scores_as_local_predict_row_for_row(
     assert manifest["columns"] == expected.columns
     assert manifest["ref"] == "churn:1"
 
+    # The same files through a glob: the same partitions, so every part is already complete.
+    again = cli("predict", "churn:1", str(folder / "day-*.csv"), "-o", str(out),
+                "--registry", str(registry), "--dask", scheduler, *keep)  # fmt: skip
+    assert again.exit_code == 0, again.stderr
+    assert "in 3 parts (3 already complete)" in again.stdout
+    assert parts(out).equals(expected)
+
 
 def test_a_parquet_file_is_cut_at_row_groups_and_a_deleted_part_alone_is_redone(
     cli: Cli, tmp_path: Path, churn: tuple[Path, Path], scheduler: str
@@ -178,49 +189,39 @@ def test_training_folds_on_the_cluster_give_the_local_results(
     assert here["metrics"].get("cv") == there["metrics"].get("cv")
 
 
-@pytest.mark.parametrize(
-    ("make_args", "message"),
-    [
-        pytest.param(
-            lambda d, out: [str(d / "*.feather"), "-o", str(out)], "no files match", id="no-match"
-        ),
-        pytest.param(
-            lambda d, out: [str(d / "empty"), "-o", str(out)], "no data files", id="empty-dir"
-        ),
-        pytest.param(
-            lambda d, out: [str(d / "in"), "-o", str(d / "in" / "a.csv")],
-            "is a file",
-            id="output-is-a-file",
-        ),
-        pytest.param(
-            lambda d, out: [str(d / "in"), "-o", str(out), "--monitor"],
-            "--monitor is not available with --dask",
-            id="monitor",
-        ),
-        pytest.param(
-            lambda d, out: [str(d / "in"), "-o", str(out), "--partition-rows", "0"],
-            "--partition-rows must be at least 1",
-            id="partition-rows",
-        ),
-    ],
-)
+# predict's arguments after REF ({d}: the test's folder, holding in/a.csv and empty/) -> the error
+BAD_INPUT = {
+    "no-match": ("{d}/*.feather -o {d}/out", "no files match"),
+    "empty-dir": ("{d}/empty -o {d}/out", "no data files"),
+    "output-is-a-file": ("{d}/in -o {d}/in/a.csv", "is a file"),
+    "output-is-the-input": ("{d}/in -o {d}/in", "must not be the input's"),
+    "monitor": ("{d}/in -o {d}/out --monitor", "--monitor is not available with --dask"),
+    "partition-rows": (
+        "{d}/in -o {d}/out --partition-rows 0",
+        "--partition-rows must be at least 1",
+    ),
+    "local-workers": (
+        "{d}/in -o {d}/out --dask local:x",
+        "--dask local:N takes a number of workers",
+    ),
+}
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_INPUT.values(), ids=BAD_INPUT.keys())
 def test_bad_input_is_one_line_and_exit_2(
-    cli: Cli,
-    tmp_path: Path,
-    churn: tuple[Path, Path],
-    scheduler: str,
-    make_args: Callable[[Path, Path], list[str]],
-    message: str,
+    cli: Cli, tmp_path: Path, churn: tuple[Path, Path], scheduler: str, args: str, message: str
 ) -> None:
     data, registry = churn
     (tmp_path / "in").mkdir()
     (tmp_path / "empty").mkdir()
     pl.read_csv(data, n_rows=10).write_csv(tmp_path / "in" / "a.csv")
-    args = make_args(tmp_path, tmp_path / "out")
-    done = cli("predict", "churn:1", *args, "--registry", str(registry), "--dask", scheduler)
+    argv = args.format(d=tmp_path).split()
+    dask = [] if "--dask" in argv else ["--dask", scheduler]
+    done = cli("predict", "churn:1", *argv, "--registry", str(registry), *dask)
     assert done.exit_code == 2
     assert message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_an_unreachable_scheduler_is_one_line_and_exit_2(
@@ -272,3 +273,31 @@ def _running(process: psutil.Process) -> bool:
         return bool(process.status() != psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return False
+
+
+def test_ctrl_c_stops_the_run_and_its_local_cluster(
+    tmp_path: Path, churn: tuple[Path, Path]
+) -> None:
+    data, registry = churn
+    big = tmp_path / "churn.parquet"
+    pl.read_csv(data).write_parquet(big, row_group_size=10)
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "tabforge.cli", "predict", "churn:1", str(big), "-o", str(out),
+            "--registry", str(registry), "--dask", "local:2", "--partition-rows", "10"]  # fmt: skip
+    run = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not list(out.glob("part-*.parquet")) and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the cluster is up and scoring (300 parts to go)
+    workers = psutil.Process(run.pid).children(recursive=True)
+    run.send_signal(signal.SIGINT)
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130
+    assert stderr.strip() == "error: interrupted"
+    assert workers, "no worker process seen"
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert not [p for p in alive if _running(p)], "worker processes left behind"
+    assert not (out / "_manifest.json").exists()
+    assert not [p for p in out.iterdir() if not p.name.startswith("part-")]

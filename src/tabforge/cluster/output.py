@@ -27,7 +27,7 @@ _PART = re.compile(r"part-\d{5,}(\.rejects\.csv|\.parquet)")
 def prepare(directory: str | os.PathLike[str], names: set[str]) -> Path:
     """The output directory, made if needed, without the previous run's manifest, temp files,
     or parts beyond this run's ``names`` (an earlier run of a larger input)."""
-    out = Path(directory)
+    out = Path(directory).resolve()  # as the workers see it: they need not share our cwd
     if out.exists() and not out.is_dir():
         raise DataError(f"output {out} is a file: predict --dask writes a directory of parts")
     try:

@@ -99,6 +99,8 @@ def score_on_cluster(
     resolved, _, manifest = models.fetch(spec, ref)
     version = f"{resolved.name}:{resolved.version}"
     parts = partitions(source, partition_rows=partition_rows)
+    if any(Path(p.source).parent == Path(directory).resolve() for p in parts):
+        raise ClusterError("the output directory must not be the input's")
     out = output.prepare(directory, {p.name for p in parts})
     run = {"model_sha256": manifest.model_sha256, "keep": list(keep), "on_error": on_error}
     tasks = [
