@@ -72,10 +72,10 @@ bench: install
 bench-batch: install
 	$(BIN)/python benchmarks/batch_bench.py --rows 5000000 --repeat 2
 
-# Dask scoring: one 1.5M-row Parquet file through local predict and predict --dask local:2
+# Dask scoring: one 1M-row Parquet file through local predict and predict --dask local:2
 # (a LocalCluster of 2 worker processes); writes its table into benchmarks/RESULTS.md.
 bench-dask: install
-	$(BIN)/python benchmarks/dask_bench.py --rows 1500000 --workers 2
+	$(BIN)/python benchmarks/dask_bench.py --rows 1000000 --workers 2
 
 # Reliability (docs/RELIABILITY.md): a 12-minute mixed load with every answer checked and the
 # server's memory watched (writes its section of the doc), and a long schemathesis run.

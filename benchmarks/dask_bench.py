@@ -2,7 +2,7 @@
 
 Run from the project root (every option has a default; `--help` lists them):
 
-    .venv/bin/python benchmarks/dask_bench.py [--rows 1500000] [--workers 2]
+    .venv/bin/python benchmarks/dask_bench.py [--rows 1000000] [--workers 2]
         [--workdir /tmp/daskbench] [--out benchmarks/RESULTS.md]
 
 Steps:
@@ -142,7 +142,7 @@ def section(args: argparse.Namespace, runs: list[Timed], same: bool, loads: list
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_500_000)
+    parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--row-group-rows", type=int, default=250_000)
     parser.add_argument("--partition-rows", type=int, default=250_000)
     parser.add_argument("--workers", type=int, default=2)

@@ -50,7 +50,8 @@ def local_cluster(workers: int) -> LocalCluster:
         # The scheduler's small HTTP server (health, metrics) would otherwise try port 8787
         # and warn when another cluster has it.
         scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-        silence_logs=logging.ERROR,
+        # A failed task is reported once, by the client, as one line; not by the worker too.
+        silence_logs=logging.CRITICAL,
     )
 
 
