@@ -103,7 +103,7 @@ def test_a_directory_of_csvs_scores_as_local_predict_row_for_row(
     again = cli("predict", "churn:1", str(folder / "day-*.csv"), "-o", str(out),
                 "--registry", str(registry), "--dask", scheduler, *keep)  # fmt: skip
     assert again.exit_code == 0, again.stderr
-    assert "in 3 parts (3 already complete)" in again.stdout
+    assert "scored 0 rows in 0 of 3 parts (3 already complete, 3,000 rows in all)" in again.stdout
     assert parts(out).equals(expected)
 
 
@@ -131,7 +131,7 @@ def test_a_parquet_file_is_cut_at_row_groups_and_a_deleted_part_alone_is_redone(
     (out / "part-00002.parquet").unlink()
     again = cli(*argv)
     assert again.exit_code == 0, again.stderr
-    assert "in 4 parts (3 already complete)" in again.stdout
+    assert "scored 800 rows in 1 of 4 parts (3 already complete, 3,000 rows in all)" in again.stdout
     after = {p.name: p.stat().st_mtime_ns for p in out.glob("part-*.parquet")}
     assert {n: t for n, t in after.items() if n != "part-00002.parquet"} == {
         n: t for n, t in before.items() if n != "part-00002.parquet"

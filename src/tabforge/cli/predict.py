@@ -132,6 +132,9 @@ def _predict_on_cluster(
             **options,
         )  # fmt: skip
     if not quiet:
-        done = f" ({summary.skipped} already complete)" if summary.skipped else ""
-        how = f"in {summary.parts} parts{done} with {summary.ref} on {address}"
+        parts = f"{summary.parts} parts"
+        if summary.skipped:
+            parts = (f"{summary.parts - summary.skipped} of {parts} ({summary.skipped} already "
+                     f"complete, {summary.rows_total:,} rows in all)")  # fmt: skip
+        how = f"in {parts} with {summary.ref} on {address}"
         _scored(summary.rows_in, summary.rows_out, how, started, summary.output)

@@ -52,8 +52,9 @@ class ClusterSummary:
     ref: str
     parts: int
     skipped: int  # complete from an earlier run
-    rows_in: int  # of the parts scored by this run
-    rows_out: int  # in every part
+    rows_in: int  # read by this run
+    rows_out: int  # written by this run
+    rows_total: int  # in every part
     output: Path
     manifest: Path
 
@@ -117,8 +118,9 @@ def score_on_cluster(
     content = _manifest(version, manifest.model_sha256, source, parts, rows, out, run)
     written = output.write_manifest(out, content)
     rows_in = sum(d.rows_in for d in finished.values())
-    return ClusterSummary(version, len(parts), len(tasks) - len(todo), rows_in, sum(rows), out,
-                          written)  # fmt: skip
+    rows_out = sum(d.rows_out for d in finished.values())
+    skipped = len(tasks) - len(todo)
+    return ClusterSummary(version, len(parts), skipped, rows_in, rows_out, sum(rows), out, written)
 
 
 def _run(
