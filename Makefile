@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser screenshots demo test test-slow check lint format typecheck clean bench bench-batch soak fuzz real-data
+.PHONY: install browser screenshots demo test test-slow check lint format typecheck clean bench bench-batch bench-dask soak fuzz real-data
 
 install: $(STAMP) browser
 
@@ -71,6 +71,11 @@ bench: install
 # native LightGBM; writes the table into benchmarks/RESULTS.md (about 3 minutes, ~2 GB in /tmp).
 bench-batch: install
 	$(BIN)/python benchmarks/batch_bench.py --rows 5000000 --repeat 2
+
+# Dask scoring: one 1M-row Parquet file through local predict and predict --dask local:2
+# (a LocalCluster of 2 worker processes); writes its table into benchmarks/RESULTS.md.
+bench-dask: install
+	$(BIN)/python benchmarks/dask_bench.py --rows 1000000 --workers 2
 
 # Reliability (docs/RELIABILITY.md): a 12-minute mixed load with every answer checked and the
 # server's memory watched (writes its section of the doc), and a long schemathesis run.

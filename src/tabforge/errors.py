@@ -52,6 +52,10 @@ class ParityError(ExportError):
     """ONNX predictions do not match the native model; nothing is stored."""
 
 
+class ClusterError(TabforgeError):
+    """A Dask cluster (``--dask``) could not be reached or started, or a task on it failed."""
+
+
 class RegistryError(TabforgeError):
     """The model registry refused a read or a write."""
 

@@ -72,25 +72,25 @@ def train(
     registry: str | os.PathLike[str] | None = None,
     reporter: Reporter | None = None,
     started: float | None = None,
+    backend: str | None = None,
 ) -> TrainOutcome:
     """Train, export, verify and store; nothing is stored unless every step succeeds.
 
     ``started`` (time.monotonic()) is when --time-budget starts counting: the CLI passes its
-    process start, so imports count too; the default is now.
+    process start, so imports count too; the default is now. ``backend`` is the joblib
+    backend the folds of --cv, --search and auto run on ("dask": the current distributed
+    Client's cluster); the default runs them here, one after another.
     """
     started = time.monotonic() if started is None else started
     reporter = reporter or SilentReporter()
     source = Path(path)
     model_name = validate_name(name) if name else slugify(source.stem)
-    if options.cv and options.cv < 2:  # before any work: --cv 1 is never valid
-        raise ConfigError(f"--cv must be at least 2, got {options.cv}")
-    if options.model != "auto":
-        lookup(options.model, options.task)  # refuse unknown models before reading data
+    _refuse_bad_options(options)
     store = open_registry(registry)
     store.check_writable()  # a missing bucket is found before the training, not after
     data = _read_and_prepare(source, options, reporter)
     schema = data.schema
-    result = Trainer(data, options, reporter, started=started).run()
+    result = Trainer(data, options, reporter, started=started, backend=backend).run()
 
     inputs, outputs = input_spec(data, result), output_spec(data, result)
     model_bytes, report = _export(data, result, inputs, outputs, model_name, options, reporter)
@@ -119,10 +119,19 @@ def train(
         reference=reference,
     )
     version, manifest = _store(store, facts, model_bytes, evaluation)
-    where = store.location
     return TrainOutcome(
-        model_name, version, where, schema, result, report, manifest, facts.sha, facts.notes
-    )
+        model_name, version, store.location, schema, result, report, manifest, facts.sha,
+        facts.notes,
+    )  # fmt: skip
+
+
+def _refuse_bad_options(options: TrainOptions) -> None:
+    """Before any work: --cv 1 is never valid, and an unknown model is refused before the
+    data is read."""
+    if options.cv and options.cv < 2:
+        raise ConfigError(f"--cv must be at least 2, got {options.cv}")
+    if options.model != "auto":
+        lookup(options.model, options.task)
 
 
 def _export(

@@ -12,7 +12,7 @@ import os
 import queue
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -42,6 +42,8 @@ DEFAULT_BATCH_ROWS = 65_536
 _DONE = object()
 # Called with each scored batch's feed and outputs (predict --monitor counts them).
 Observer = Callable[[Tensors, Tensors], None]
+# (first row, row count): the part of a file to score (a partition of predict --dask).
+Rows = tuple[int, int]
 
 
 @dataclass
@@ -88,10 +90,12 @@ def _count(lazy: pl.LazyFrame, fmt: str) -> int | None:
 
 
 class _Writer:
-    """Appends batches to a temp file beside the target; ``commit`` renames it into place."""
+    """Appends batches to a temp file beside the target; ``commit`` renames it into place.
+    ``metadata`` goes into a Parquet file's footer (key-value metadata)."""
 
-    def __init__(self, target: Path) -> None:
+    def __init__(self, target: Path, metadata: Mapping[str, str] | None = None) -> None:
         self.target = target
+        self.metadata = dict(metadata or {})
         self.fmt = OUTPUT_FORMATS[target.suffix.lower()]
         self.tmp = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
         self._parquet: pq.ParquetWriter | None = None
@@ -102,7 +106,8 @@ class _Writer:
         if self.fmt == "parquet":
             table = df.to_arrow(compat_level=pl.CompatLevel.oldest())
             if self._parquet is None:
-                self._parquet = pq.ParquetWriter(self.tmp, table.schema)
+                schema = table.schema.with_metadata(self.metadata) if self.metadata else None
+                self._parquet = pq.ParquetWriter(self.tmp, schema or table.schema)
             self._parquet.write_table(table)
         else:
             if self._csv is None:
@@ -153,18 +158,21 @@ def score_file(
     on_error: OnError = "fail",
     reporter: Reporter | None = None,
     observe: Observer | None = None,
+    rows: Rows | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> ScoreSummary:
     reporter = reporter or SilentReporter()
     src, out = Path(source), Path(output)
     inputs = predictor.manifest.inputs
-    lazy, total = _open(src, out, inputs, keep=keep, batch_rows=batch_rows)
+    lazy, total = _open(src, out, inputs, keep=keep, batch_rows=batch_rows, rows=rows)
     result = _Results(predictor, keep, reporter)
-    writer = _Writer(out)
+    writer = _Writer(out, metadata)
     rejects = _Writer(out.with_name(out.stem + ".rejects.csv")) if on_error == "skip" else None
     rows_in = rejected = 0
     try:
         with reporter.rows(f"Scoring {src.name}", total=total) as advance:
-            for offset, batch, feed, bad in _decoded(lazy, inputs, batch_rows, src.name):
+            start = 0 if rows is None else rows[0]  # row numbers in messages are the file's
+            for offset, batch, feed, bad in _decoded(lazy, inputs, batch_rows, src.name, start):
                 rows_in += batch.height
                 if bad is not None:
                     if rejects is None:
@@ -182,11 +190,11 @@ def score_file(
                 advance(batch.height + (0 if bad is None else int(bad.mask.sum())))
         if writer.rows == 0:  # header only, or every row rejected: the columns, no rows
             writer.write(result(lazy.head(0).collect(), predictor.empty_outputs()))
-        writer.commit()
         if rejects is not None and rejected:
-            rejects.commit()
+            rejects.commit()  # first: an output in place means its rejects are too
         elif rejects is not None:
             rejects.discard()
+        writer.commit()
     except BaseException:
         writer.discard()
         if rejects is not None:
@@ -208,9 +216,16 @@ def read_batches(
 
 
 def _open(
-    src: Path, out: Path | None, inputs: Inputs, *, keep: tuple[str, ...], batch_rows: int
+    src: Path,
+    out: Path | None,
+    inputs: Inputs,
+    *,
+    keep: tuple[str, ...],
+    batch_rows: int,
+    rows: Rows | None = None,
 ) -> tuple[pl.LazyFrame, int | None]:
-    """The input's needed columns (checked before any work) and its row count if cheap."""
+    """The input's needed columns (checked before any work), only ``rows`` of them if given,
+    and the row count if cheap."""
     if batch_rows < 1:
         raise DataError(f"--batch-rows must be at least 1, got {batch_rows}")
     if not src.is_file():
@@ -227,6 +242,8 @@ def _open(
     if unknown:
         raise DataError(f"--keep names columns not in {src.name}: {quoted(unknown)}")
     selected = list(dict.fromkeys([*keep, *inputs.numeric, *inputs.categorical]))
+    if rows is not None:
+        return lazy.select(selected).slice(*rows), rows[1]
     return lazy.select(selected), _count(lazy, fmt)
 
 
@@ -286,14 +303,15 @@ def _reject_rows(
 
 
 def _decoded(
-    lazy: pl.LazyFrame, inputs: Any, batch_rows: int, name: str
+    lazy: pl.LazyFrame, inputs: Any, batch_rows: int, name: str, start: int = 0
 ) -> Iterator[tuple[int, pl.DataFrame, dict[str, np.ndarray], BadValues | None]]:
-    """Batches decoded to tensors in a reader thread, a couple ahead of the consumer."""
+    """Batches decoded to tensors in a reader thread, a couple ahead of the consumer; each
+    with the offset of its first row (``start`` for the first batch)."""
     ahead: queue.Queue[Any] = queue.Queue(maxsize=2)
     stop = threading.Event()
 
     def produce() -> None:
-        offset = 0
+        offset = start
         try:
             for batch in _rebatch(lazy.collect_batches(chunk_size=batch_rows), batch_rows):
                 feed, bad = encode(batch, inputs)
@@ -343,4 +361,4 @@ def _rebatch(batches: Any, size: int) -> Iterator[pl.DataFrame]:
         yield pl.concat(pending, rechunk=True) if len(pending) > 1 else pending[0]
 
 
-__all__ = ["Observer", "ScoreSummary", "pa", "read_batches", "score_file"]
+__all__ = ["Observer", "Rows", "ScoreSummary", "pa", "read_batches", "score_file"]

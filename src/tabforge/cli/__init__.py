@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -15,6 +16,7 @@ import click
 from rich.table import Table
 
 from tabforge import __version__
+from tabforge.cluster.connect import DASK_HELP
 from tabforge.config import REGISTRY_HELP
 from tabforge.contract.manifest import TASKS
 from tabforge.data.schema import MAX_CATEGORIES
@@ -93,26 +95,33 @@ def main() -> None:
               help="Refuse training estimated above SIZE (8GiB; default: 60% of RAM).")  # fmt: skip
 @click.option("--quiet", "-q", is_flag=True, help="Print only the model reference.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+@click.option("--dask", metavar="ADDRESS",
+              help=f"Run the folds of --cv, --search and auto there. {DASK_HELP}")  # fmt: skip
 def train(
     file: str,
     name: str | None,
     registry: str | None,
     quiet: bool,
     as_json: bool,
+    dask: str | None,
     **opts: Any,
 ) -> None:
     """Train a model on FILE, export it to ONNX, verify parity and store it."""
+    from tabforge.cluster.connect import connect
     from tabforge.flow import train as run_train
 
     reporter = Reporter(quiet=quiet or as_json)
-    outcome = run_train(
-        file,
-        _train_options(**opts),
-        name=name,
-        registry=registry,
-        reporter=reporter,
-        started=click.get_current_context().meta.get("tabforge.started"),
-    )
+    options = _train_options(**opts)
+    with connect(dask) if dask else contextlib.nullcontext():
+        outcome = run_train(
+            file,
+            options,
+            name=name,
+            registry=registry,
+            reporter=reporter,
+            started=click.get_current_context().meta.get("tabforge.started"),
+            backend="dask" if dask else None,
+        )
     if as_json:
         click.echo(json.dumps(outcome.summary(), indent=2))
     elif quiet:

@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from tabforge.train import metrics
 from tabforge.train.catalog import AUTO_SHORTLIST, SMALL_DATA_ONLY, SMALL_DATA_ROWS, lookup
+from tabforge.train.folds import Fold
 
 if TYPE_CHECKING:
     from tabforge.progress import Advance
@@ -98,14 +99,15 @@ def _run_candidate(
         if not first and need > clock.left():
             advance(remaining_folds)
             return None
-        t0 = time.monotonic()
-        pipe = trainer.fit(entry, {}, fit_rows)
-        y_val = None if trainer.y_train is None else trainer.y_train[val_rows]
-        scores.append(trainer.score(pipe, trainer.X_train.iloc[val_rows], y_val))
-        times.append(time.monotonic() - t0)
+        (done,) = trainer.run_folds([Fold(entry.name, {}, fit_rows, val_rows)], advance)
+        scores.append(done.scores)
+        times.append(done.seconds)
         clock.slowest_fold = max(clock.slowest_fold, times[-1])
-        advance()
     return scores, sum(times) / len(times)
+
+
+# A candidate that ran: its name, fold scores and seconds.
+Ran = tuple[str, list[metrics.Metrics], float]
 
 
 def choose(trainer: Trainer) -> tuple[CatalogEntry, list[dict[str, Any]]]:
@@ -114,32 +116,69 @@ def choose(trainer: Trainer) -> tuple[CatalogEntry, list[dict[str, Any]]]:
     clock = Clock(deadline=trainer.started + budget)
     folds, clock.scale = sampled_folds(trainer)
     names = shortlist(trainer)
-    board: list[dict[str, Any]] = []
-    best: dict[str, Any] | None = None
     with trainer.reporter.step("Comparing models (auto)", total=len(names) * AUTO_FOLDS) as adv:
-        for name in names:
-            entry = lookup(name, trainer.task)
-            if board and not trainer.memory_fits(entry):
-                trainer.reporter.note(f"auto: skipped {name}: above the memory limit")
-                adv(AUTO_FOLDS)
-                continue
-            t0 = time.monotonic()
-            ran = _run_candidate(trainer, entry, clock, folds, first=not board, advance=adv)
-            if ran is None:
-                clock.skipped.append(name)
-                continue
-            scores, fold_seconds = ran
-            score = trainer.primary(scores)
-            row = {"model": name, "score": score, "seconds": round(time.monotonic() - t0, 2)}
-            board.append(row)
-            if best is None or metrics.is_better(trainer.task, score, best["score"]):
-                final = FINAL_FOLDS_BY_MODEL.get(name, FINAL_FOLDS) * clock.scale
-                best, clock.reserve = row, fold_seconds * final
+        if trainer.backend is None:
+            ran = _in_turn(trainer, names, clock, folds, adv)
+        else:
+            ran = _at_once(trainer, names, folds, adv)
     if clock.skipped:
         trainer.reporter.note(
             f"auto: time budget of {budget:g}s (final fit included) left no room for "
             f"{', '.join(clock.skipped)} (--time-budget)"
         )
-    assert best is not None  # the first candidate always runs
+    board: list[dict[str, Any]] = [
+        {"model": name, "score": trainer.primary(scores), "seconds": round(seconds, 2)}
+        for name, scores, seconds in ran
+    ]
+    best = board[0]  # the first candidate always runs
+    for row in board[1:]:
+        if metrics.is_better(trainer.task, row["score"], best["score"]):
+            best = row
     board.sort(key=lambda r: r is not best)
     return lookup(best["model"], trainer.task), board
+
+
+def _fits(trainer: Trainer, entry: CatalogEntry, advance: Advance) -> bool:
+    if trainer.memory_fits(entry):
+        return True
+    trainer.reporter.note(f"auto: skipped {entry.name}: above the memory limit")
+    advance(AUTO_FOLDS)
+    return False
+
+
+def _in_turn(
+    trainer: Trainer, names: list[str], clock: Clock, folds: Folds, advance: Advance
+) -> list[Ran]:
+    """Candidates one after another, each fold first checked against the time budget."""
+    ran: list[Ran] = []
+    best: float | None = None
+    for name in names:
+        entry = lookup(name, trainer.task)
+        if ran and not _fits(trainer, entry, advance):
+            continue
+        t0 = time.monotonic()
+        done = _run_candidate(trainer, entry, clock, folds, first=not ran, advance=advance)
+        if done is None:
+            clock.skipped.append(name)
+            continue
+        scores, fold_seconds = done
+        ran.append((name, scores, time.monotonic() - t0))
+        score = trainer.primary(scores)
+        if len(ran) == 1 or metrics.is_better(trainer.task, score, best):
+            final = FINAL_FOLDS_BY_MODEL.get(name, FINAL_FOLDS) * clock.scale
+            best, clock.reserve = score, fold_seconds * final
+    return ran
+
+
+def _at_once(trainer: Trainer, names: list[str], folds: Folds, advance: Advance) -> list[Ran]:
+    """Every candidate's folds in one call, for a backend that runs them side by side (a
+    Dask cluster): the time budget cannot stop a fold already sent, so it is not applied."""
+    entries = [lookup(name, trainer.task) for name in names]
+    entries = entries[:1] + [e for e in entries[1:] if _fits(trainer, e, advance)]
+    jobs = [Fold(e.name, {}, fit, val) for e in entries for fit, val in folds]
+    done = trainer.run_folds(jobs, advance)
+    ran: list[Ran] = []
+    for i, entry in enumerate(entries):
+        chunk = done[i * len(folds) : (i + 1) * len(folds)]
+        ran.append((entry.name, [r.scores for r in chunk], sum(r.seconds for r in chunk)))
+    return ran

@@ -3,42 +3,27 @@
 from __future__ import annotations
 
 import time
-import warnings
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import lightgbm
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import polars as pl
-import xgboost
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 
 from tabforge.contract import encode_strict
 from tabforge.contract.manifest import Task
 from tabforge.data.schema import MAX_CATEGORIES, Schema
-from tabforge.errors import ConfigError, SchemaError, TrainingError
+from tabforge.errors import ConfigError, SchemaError
 from tabforge.progress import Advance, Reporter, SilentReporter
 from tabforge.train import auto, memory, metrics
-from tabforge.train.catalog import (
-    CatalogEntry,
-    lookup,
-    sample_space,
-)
+from tabforge.train.catalog import CatalogEntry, lookup, sample_space
+from tabforge.train.folds import Fitter, Fold, FoldResult, run_folds
 from tabforge.train.leak import Leak, find_leaks
-from tabforge.train.preprocess import (
-    as_float64,
-    build_pipeline,
-    float64_numeric,
-    schema_inputs,
-    tensors_to_frame,
-    top_categories,
-)
+from tabforge.train.preprocess import schema_inputs, tensors_to_frame, top_categories
 
 AUTO_FOLDS = auto.AUTO_FOLDS
 
@@ -134,28 +119,6 @@ def prepare(df: pl.DataFrame, schema: Schema, *, test_size: float, seed: int) ->
     return Prepared(schema, frame, np.sort(train_idx), np.sort(test_idx), y, classes)
 
 
-@contextmanager
-def _fitting(entry: CatalogEntry, reporter: Reporter) -> Iterator[None]:
-    """Turn estimator failures into one clear error; convergence warnings into notes."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            yield
-        except (
-            ValueError,
-            TypeError,
-            xgboost.core.XGBoostError,
-            lightgbm.basic.LightGBMError,
-        ) as exc:
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise TrainingError(f"{entry.name} failed to fit: {message}") from exc
-    seen = set()
-    for w in caught:
-        if issubclass(w.category, ConvergenceWarning) and entry.name not in seen:
-            seen.add(entry.name)
-            reporter.note(f"{entry.name} did not fully converge (raise max_iter with --param)")
-
-
 class Trainer:
     """One training run over prepared data."""
 
@@ -166,8 +129,11 @@ class Trainer:
         reporter: Reporter | None = None,
         *,
         started: float | None = None,
+        backend: str | None = None,
     ):
         self.data = data
+        # joblib backend the folds of --cv, --search and auto run on; None: here, in turn.
+        self.backend = backend
         self.options = options
         self.reporter = reporter or SilentReporter()
         # The auto budget counts from here: the start of the run (reading included) if given.
@@ -194,6 +160,8 @@ class Trainer:
         self.width = len(data.schema.numeric) + sum(len(k) for k in kept)
         limit = options.memory_limit
         self.memory_limit = memory.default_limit() if limit is None else limit
+        n_classes = None if data.classes is None else len(data.classes)
+        self.fitter = Fitter(data.schema, self.task, options.seed, self.categories, n_classes)
 
     def memory_check(self, entry: CatalogEntry, params: Mapping[str, Any]) -> None:
         outputs = len(self.data.classes or [None])
@@ -211,10 +179,6 @@ class Trainer:
 
     # -- building blocks ---------------------------------------------------------------
 
-    def pipeline(self, entry: CatalogEntry, params: Mapping[str, Any]) -> Pipeline:
-        est = entry.build(self.task, seed=self.options.seed, params=params)
-        return build_pipeline(self.data.schema, est, scale=entry.scale, categories=self.categories)
-
     def fit(
         self,
         entry: CatalogEntry,
@@ -223,30 +187,13 @@ class Trainer:
     ) -> Pipeline:
         X = self.X_train if rows is None else self.X_train.iloc[rows]
         y = self.y_train if rows is None or self.y_train is None else self.y_train[rows]
-        pipe = self.pipeline(entry, params)
-        X = self.features(pipe, X)
-        with _fitting(entry, self.reporter):
-            pipe.fit(X) if y is None else pipe.fit(X, y)
+        pipe, notes = self.fitter.fit(entry, params, X, y)
+        for note in notes:
+            self.reporter.note(note)
         return pipe
 
-    def features(self, pipe: Pipeline, X: pd.DataFrame) -> pd.DataFrame:
-        """X as the pipeline's estimator takes it (float64 numbers for linear regressors)."""
-        if float64_numeric(pipe[-1], self.task):
-            return as_float64(X, self.data.schema)
-        return X
-
     def score(self, pipe: Pipeline, X: pd.DataFrame, y: npt.NDArray[Any] | None) -> metrics.Metrics:
-        X = self.features(pipe, X)
-        if self.task == "classification":
-            assert y is not None
-            assert self.data.classes is not None
-            proba = metrics.full_proba(pipe, X, len(self.data.classes))
-            return metrics.classification(y, metrics.labels_from_proba(proba), proba)
-        if self.task == "regression":
-            assert y is not None  # set by prepare()
-            return metrics.regression(y, pipe.predict(X))
-        features = pipe[:-1].transform(X)
-        return metrics.clustering(features, pipe.predict(X), pipe[-1], seed=self.options.seed)
+        return self.fitter.score(pipe, X, y)
 
     def folds(self, k: int) -> list[tuple[npt.NDArray[Any], npt.NDArray[Any]]]:
         n = len(self.X_train)
@@ -261,17 +208,20 @@ class Trainer:
                 return list(splitter.split(np.zeros(n), self.y_train))
         return list(KFold(k, shuffle=True, random_state=self.options.seed).split(np.zeros(n)))
 
+    def run_folds(self, folds: list[Fold], advance: Advance | None = None) -> list[FoldResult]:
+        """Each fold's scores, in order, on this Trainer's backend; their notes reported once."""
+        results = run_folds(
+            self.fitter, folds, self.X_train, self.y_train, backend=self.backend, advance=advance
+        )
+        for note in dict.fromkeys(n for r in results for n in r.notes):
+            self.reporter.note(note)
+        return results
+
     def cross_validate(
         self, entry: CatalogEntry, params: Mapping[str, Any], k: int, advance: Advance | None = None
     ) -> list[metrics.Metrics]:
-        scores = []
-        for fit_rows, val_rows in self.folds(k):
-            pipe = self.fit(entry, params, fit_rows)
-            y_val = None if self.y_train is None else self.y_train[val_rows]
-            scores.append(self.score(pipe, self.X_train.iloc[val_rows], y_val))
-            if advance:
-                advance()
-        return scores
+        folds = [Fold(entry.name, params, f, v) for f, v in self.folds(k)]
+        return [r.scores for r in self.run_folds(folds, advance)]
 
     def primary(self, scores: list[metrics.Metrics]) -> float | None:
         name = metrics.PRIMARY[self.task][0]
@@ -328,15 +278,20 @@ class Trainer:
             entry.param_prefix,
         )
         candidates = [fixed | c for c in sample_space(free, n, seed=self.options.seed)]
+        # Every candidate's folds in one call, so a cluster runs them all at once.
+        splits = self.folds(AUTO_FOLDS)
+        folds = [Fold(entry.name, cand, f, v) for cand in candidates for f, v in splits]
+        total = len(folds)
+        with self.reporter.step(f"Searching {entry.name}", total=total) as advance:
+            done = self.run_folds(folds, advance)
         results: list[dict[str, Any]] = []
         best: dict[str, Any] | None = None
-        total = len(candidates) * AUTO_FOLDS
-        with self.reporter.step(f"Searching {entry.name}", total=total) as advance:
-            for cand in candidates:
-                score = self.primary(self.cross_validate(entry, cand, AUTO_FOLDS, advance))
-                results.append({"params": dict(cand), "score": score})  # JSON-ready in the manifest
-                if best is None or metrics.is_better(self.task, score, best["score"]):
-                    best = {"params": cand, "score": score}
+        for i, cand in enumerate(candidates):
+            chunk = done[i * len(splits) : (i + 1) * len(splits)]
+            score = self.primary([r.scores for r in chunk])
+            results.append({"params": dict(cand), "score": score})  # JSON-ready in the manifest
+            if best is None or metrics.is_better(self.task, score, best["score"]):
+                best = {"params": cand, "score": score}
         assert best is not None  # candidates is never empty
         return dict(best["params"]), results
 
