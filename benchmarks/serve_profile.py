@@ -40,7 +40,7 @@ def per_call(fn: Callable[[], Any], n: int = 20_000) -> float:
 
 
 def whole_app(registry: Path, body: bytes) -> tuple[float, float]:
-    app = create_app(ServeSettings(registry=registry, models=("lgbm",)))
+    app = create_app(ServeSettings(registry=str(registry), models=("lgbm",)))
     app.service.repo.load()
     scope = {
         "type": "http", "method": "POST", "path": "/v2/models/lgbm/infer",
@@ -130,7 +130,7 @@ def main() -> None:
 
 def stage_timings(registry: Path, body: bytes) -> dict[str, float]:
     """Microseconds per call of each stage a single-row V2 request goes through."""
-    app = create_app(ServeSettings(registry=registry, models=("lgbm",)))
+    app = create_app(ServeSettings(registry=str(registry), models=("lgbm",)))
     app.service.repo.load()
     version, predictor = app.service.repo.get("lgbm", None)
     manifest = predictor.manifest
