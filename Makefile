@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser screenshots demo test test-slow check lint format typecheck clean bench bench-batch bench-dask soak fuzz real-data
+.PHONY: install browser screenshots demo test test-slow check lint format typecheck clean bench bench-batch bench-dask bench-train soak fuzz real-data
 
 install: $(STAMP) browser
 
@@ -71,6 +71,12 @@ bench: install
 # native LightGBM; writes the table into benchmarks/RESULTS.md (about 3 minutes, ~2 GB in /tmp).
 bench-batch: install
 	$(BIN)/python benchmarks/batch_bench.py --rows 5000000 --repeat 2
+
+# Training overhead: tabforge train --model lightgbm vs a plain polars + LightGBM script on a
+# 200,000-row CSV, then on 2M rows; writes their tables into benchmarks/RESULTS.md (~6 minutes).
+bench-train: install
+	$(BIN)/python benchmarks/train_bench.py --rows 200000 --repeat 3
+	$(BIN)/python benchmarks/train_bench.py --rows 2000000 --repeat 1
 
 # Dask scoring: one 1M-row Parquet file through local predict and predict --dask local:2
 # (a LocalCluster of 2 worker processes); writes its table into benchmarks/RESULTS.md.

@@ -52,3 +52,25 @@ def test_a_quoted_header_keeps_its_names_as_written(tmp_path: Path) -> None:
     )
     assert read_table(path).columns == ['size "cm"', "tab\there", "plain"]
     assert scan_table(path).collect_schema().names() == ['size "cm"', "tab\there", "plain"]
+
+
+def test_csv_types_come_from_the_whole_file_not_its_first_rows(tmp_path: Path) -> None:
+    # Past the rows types are first inferred from: a float after ints, values in a column
+    # that was empty so far, text after numbers. Each must read as a whole-file read would.
+    from tabforge.data.load import INFER_ROWS
+
+    n = INFER_ROWS + 50
+    path = tmp_path / "late.csv"
+    lines = ["ints_then_float,empty_then_int,num_then_text,plain"]
+    lines += [f"{i},,{i}.5,{i}" for i in range(n)]
+    lines.append("1.5,7,oops,3")
+    path.write_text("\n".join(lines) + "\n")
+    df = read_table(path)
+    assert df.schema == pl.Schema(
+        {"ints_then_float": pl.Float64, "empty_then_int": pl.Int64,
+         "num_then_text": pl.String, "plain": pl.Int64}
+    )  # fmt: skip
+    assert df.height == n + 1
+    assert df.get_column("ints_then_float")[-1] == 1.5
+    assert df.get_column("empty_then_int").drop_nulls().to_list() == [7]
+    assert df.get_column("num_then_text")[-1] == "oops"

@@ -11,6 +11,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from tabforge.contract import manifest as mf
 from tabforge.contract import sha256_bytes
 from tabforge.contract.evaluation import EVALUATION_FILE, Evaluation, evaluation_to_json
@@ -199,9 +201,12 @@ def _store(
 ) -> tuple[int, mf.Manifest]:
     """A new version: the store picks the number, the manifest is rendered for it once."""
     built: list[mf.Manifest] = []
+    # The slow part (the data's profile and fingerprint) before the store takes its lock;
+    # under it, only the number the store picked is filled in.
+    draft = build_manifest(facts, 0)
 
     def render(version: int) -> bytes:
-        built.append(build_manifest(facts, version))
+        built.append(msgspec.structs.replace(draft, version=version))
         return mf.to_json(built[-1])
 
     extras = {EVALUATION_FILE: evaluation_to_json(evaluation)} if evaluation else None

@@ -16,6 +16,14 @@ def _num(v: Any) -> float | None:
     return None if v is None else float(v)
 
 
+def _quantiles(s: pl.Series) -> dict[str, float | None]:
+    # Sorted once: polars takes a series flagged sorted as it is, where an unsorted one is
+    # sorted again for every quantile (7x the time). Nulls stay (first), so the values are
+    # the same to the last bit.
+    ordered = s.sort()
+    return {str(q): _num(ordered.quantile(q, "linear")) for q in QUANTILES}
+
+
 def profile(df: pl.DataFrame, schema: Schema) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     numeric_target = [schema.target] if schema.target and schema.task == "regression" else []
@@ -30,7 +38,7 @@ def profile(df: pl.DataFrame, schema: Schema) -> dict[str, dict[str, Any]]:
             "std": _num(s.std()),
             "min": _num(s.min()),
             "max": _num(s.max()),
-            "quantiles": {str(q): _num(s.quantile(q, "linear")) for q in QUANTILES},
+            "quantiles": _quantiles(s),
         }
     for name in (*schema.categorical, *text_target):
         s = df.get_column(name).cast(pl.String)

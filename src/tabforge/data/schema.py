@@ -122,6 +122,17 @@ def _text_kind(s: pl.Series, non_null: int, max_categories: int) -> tuple[str, s
     return "categorical", ""
 
 
+def _constant(s: pl.Series) -> bool:
+    # min != max settles most numeric columns without hashing every value (n_unique is most
+    # of schema inference's time on a large file); a tie still asks n_unique, which also
+    # counts NaN and -0.0 as values of their own.
+    if _is_numeric(s.dtype):
+        low, high = s.min(), s.max()
+        if low is not None and high is not None and low == low and high == high and low != high:
+            return False  # two values that are not NaN and differ: not constant
+    return bool(s.drop_nulls().n_unique() == 1)
+
+
 def _kind_of(name: str, s: pl.Series, forced: str | None, max_categories: int) -> tuple[str, str]:
     """(kind, reason): kind is numeric, categorical or ignored."""
     if forced is None and _INDEX_NAME.match(name):
@@ -129,7 +140,7 @@ def _kind_of(name: str, s: pl.Series, forced: str | None, max_categories: int) -
     non_null = s.len() - s.null_count()
     if non_null == 0:
         return "ignored", "all values are missing"
-    if s.drop_nulls().n_unique() == 1:
+    if _constant(s):
         return "ignored", "constant"
     if forced == "categorical":
         return "categorical", ""

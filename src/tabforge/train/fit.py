@@ -90,8 +90,8 @@ def prepare(df: pl.DataFrame, schema: Schema, *, test_size: float, seed: int) ->
             elif not target.dtype.is_integer():
                 target = target.cast(pl.String)
             classes = sorted(target.unique().to_list())
-            lookup_idx = {c: i for i, c in enumerate(classes)}
-            y = np.array([lookup_idx[v] for v in target.to_list()], dtype=np.int64)
+            codes = target.replace_strict(classes, range(len(classes)), return_dtype=pl.Int64)
+            y = codes.to_numpy()
             counts = np.bincount(y)
             if counts.min() < 2:
                 rare = classes[int(counts.argmin())]
