@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from tabforge.serve.app import App
 
 
+BACKLOG = 2048  # uvicorn's default
+
+
 def listen(host: str, port: int) -> socket.socket:
     """The listening socket, bound here once and handed to uvicorn.
 
@@ -48,6 +51,9 @@ def listen(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    # Listening from here on: a client that connects while the workers still start waits
+    # in the backlog instead of being refused (uvicorn says "running" before they accept).
+    sock.listen(BACKLOG)
     sock.set_inheritable(True)  # the workers of --workers N share it
     return sock
 
