@@ -58,53 +58,63 @@ class App:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        metrics = self.service.metrics
         request = Request(scope, receive, max_body_bytes=self.max_body_bytes)
         counted = request.path.startswith(("/v1/", "/v2/"))
         if counted:
-            metrics.in_progress.inc()
+            self.service.metrics.in_progress.inc()
         try:
             response = await self._answer(request)
         except ClientGone:
             if counted:
-                metrics.in_progress.dec()
+                self.service.metrics.in_progress.dec()
             return
         try:
-            headers = list(response.headers)
+            length = (b"content-length", str(len(response.body)).encode())
+            headers = [*response.headers, length]  # not chunked: one write
             await send(
                 {"type": "http.response.start", "status": response.status, "headers": headers}
             )
             await send({"type": "http.response.body", "body": response.body})
         finally:
             if counted:
-                metrics.in_progress.dec()
+                self.service.metrics.in_progress.dec()
+        self.sent(request, response, started)
+
+    def sent(self, request: Request, response: Response, started: float) -> None:
+        """After a response went out: the work that follows it, and the request metrics."""
         if request.after is not None:
             request.after()  # after the response: the client never waits for it
         protocol = _protocol(request.path)
         if protocol is not None:
             seconds = time.perf_counter() - started
             labels = (request.model, request.version, protocol)
-            metrics.request_done(*labels, response.status, seconds)
+            self.service.metrics.request_done(*labels, response.status, seconds)
 
     async def _answer(self, request: Request) -> Response:
         """The handler's response, or the error's; ClientGone leaves as it came."""
         try:
             route, request.params, allowed = self.router.match(request.method, request.path)
-            self._check_credentials(route, request)  # before 405: say nothing to strangers
+            self.check_credentials(route, request)  # before 405: say nothing to strangers
             if not allowed:
                 raise self.router.refuse(request.method, route)
             return await route.handler(self.service, request)
-        except TabforgeError as exc:
-            return Response(exc.http_status, error_body(str(exc)), (*JSON, *exc.http_headers))
         except ClientGone:
             raise
-        except Exception:  # a defect: log the traceback, tell the client nothing of it
-            log.exception("unhandled error on %s %s", request.method, request.path)
-            return Response(500, error_body("internal server error"), JSON)
+        except Exception as exc:
+            return self.failure(request, exc)
 
-    def _check_credentials(self, route: Route, request: Request) -> None:
+    def failure(self, request: Request, exc: Exception) -> Response:
+        """The response for an error: its own status for ours, 500 (logged) for a defect."""
+        if isinstance(exc, TabforgeError):
+            return Response(exc.http_status, error_body(str(exc)), (*JSON, *exc.http_headers))
+        # a defect: log the traceback, tell the client nothing of it
+        log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+        return Response(500, error_body("internal server error"), JSON)
+
+    def check_credentials(self, route: Route, request: Request) -> None:
         if route.guard == "inference":
-            self.credentials.check_inference(request.headers())
+            if self.credentials.api_keys:  # else nothing to check: no dict of headers
+                self.credentials.check_inference(request.headers())
         elif route.guard == "admin":
             self.credentials.check_admin(request.headers())
 

@@ -8,14 +8,16 @@ turning errors into responses happen before and after it, in app.py.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
+import numpy as np
 
 from tabforge import __version__
 from tabforge.contract import v1, v2
 from tabforge.contract.binary import binary_inputs, split_body
 from tabforge.errors import DataError, NotReady
+from tabforge.runtime.predictor import Predictor
 from tabforge.serve import admin, dashboard, pages
 from tabforge.serve.http import (
     BINARY,
@@ -30,6 +32,7 @@ from tabforge.serve.http import (
     json_response,
 )
 from tabforge.serve.monitoring import DEFAULT_WINDOW
+from tabforge.serve.repository import ServedModel
 from tabforge.serve.routing import Handler
 from tabforge.serve.service import ModelService
 from tabforge.serve.slots import WINDOWS
@@ -98,7 +101,19 @@ async def model_ready(service: ModelService, request: Request) -> Response:
     return _model_ready(service, name, number)
 
 
-async def v2_infer(service: ModelService, request: Request) -> Response:
+class V2Job(NamedTuple):
+    """A decoded V2 inference request, ready to run."""
+
+    served: ServedModel
+    pinned: bool  # the path named the version: no shadow
+    decoded: v2.InferenceRequest
+    number: int
+    predictor: Predictor
+    feed: dict[str, np.ndarray]
+
+
+def v2_target(service: ModelService, request: Request) -> ServedModel:
+    """What a V2 inference request is for, checked before its body is read."""
     name = request.model = request.params["name"]
     version = request.params.get("version")
     served = service.repo.served(name)  # unknown model: 404 before reading the body
@@ -106,7 +121,12 @@ async def v2_infer(service: ModelService, request: Request) -> Response:
         request.version = str(served.choose(version)[0])
     header_length = request.header(BINARY_HEADER)
     request.require_content_type(BINARY_TYPES if header_length else JSON_TYPES)
-    body = await request.body()
+    return served
+
+
+def v2_job(service: ModelService, request: Request, served: ServedModel, body: bytes) -> V2Job:
+    """Decode and validate the body: the version that answers and its input tensors."""
+    header_length = request.header(BINARY_HEADER)
     binary = None
     if header_length:
         head, blob = split_body(body, header_length)
@@ -114,20 +134,35 @@ async def v2_infer(service: ModelService, request: Request) -> Response:
         binary = binary_inputs(decoded, blob)
     else:
         decoded = v2.decode_request(body)
+    version = request.params.get("version")
     key = request.header(ROUTING_HEADER) or (decoded.parameters or {}).get("routing_key")
     number, predictor = served.choose(version, None if key is None else str(key))
     request.version = str(number)
-    manifest = predictor.manifest
     max_rows = service.settings.max_rows
-    feed = v2.assemble(decoded, manifest.inputs, max_rows=max_rows, binary=binary)
-    outputs = await service.infer(name, number, predictor, feed)
-    service.remember(name, number, decoded.id, outputs, manifest)
-    if version is None:
-        request.after = service.shadow_for(served, feed, outputs)
-    encoded, json_length = v2.response(decoded, name, number, outputs, manifest)
+    feed = v2.assemble(decoded, predictor.manifest.inputs, max_rows=max_rows, binary=binary)
+    return V2Job(served, version is not None, decoded, number, predictor, feed)
+
+
+def v2_answer(
+    service: ModelService, request: Request, job: V2Job, outputs: dict[str, np.ndarray]
+) -> Response:
+    """The response to a V2 request that ran (and what follows it: feedback, shadow)."""
+    name, manifest = job.served.name, job.predictor.manifest
+    service.remember(name, job.number, job.decoded.id, outputs, manifest)
+    if not job.pinned:
+        request.after = service.shadow_for(job.served, job.feed, outputs)
+    encoded, json_length = v2.response(job.decoded, name, job.number, outputs, manifest)
     if json_length is None:
         return Response(200, encoded, JSON)
     return Response(200, encoded, (*BINARY, (BINARY_HEADER, str(json_length).encode())))
+
+
+async def v2_infer(service: ModelService, request: Request) -> Response:
+    """The handler; serve/fastlane.py runs the same three steps without a task."""
+    served = v2_target(service, request)
+    job = v2_job(service, request, served, await request.body())
+    outputs = await service.infer(served.name, job.number, job.predictor, job.feed)
+    return v2_answer(service, request, job, outputs)
 
 
 async def v1_ready(service: ModelService, request: Request) -> Response:

@@ -133,11 +133,11 @@ def sweep_state_dirs() -> None:
 def _run(settings: ServeSettings, sock: socket.socket) -> None:
     import uvicorn
 
-    from tabforge.serve.deadlines import DeadlineProtocol
+    from tabforge.serve.fastlane import FastProtocol
 
     # Partials of module-level callables pickle, so they reach spawned workers as they are.
     protocol: Any = functools.partial(
-        DeadlineProtocol,
+        FastProtocol,
         header_timeout=settings.header_timeout,
         body_timeout=settings.body_timeout,
     )

@@ -23,7 +23,14 @@ from tabforge.contract import Manifest
 from tabforge.errors import DataError, NotFoundError
 from tabforge.runtime.predictor import Predictor
 from tabforge.serve import admin, feedback
-from tabforge.serve.batching import Batcher, BatchPolicy, BatchStats, InferenceThreads
+from tabforge.serve.batching import (
+    Batcher,
+    BatchPolicy,
+    BatchStats,
+    Deliver,
+    InferenceThreads,
+    to_future,
+)
 from tabforge.serve.cache import MAX_CACHED_ROWS, ResponseCache
 from tabforge.serve.cache import key as cache_key
 from tabforge.serve.dashboard import Aliases
@@ -124,10 +131,19 @@ class ModelService:
 
     async def infer(self, name: str, version: int, predictor: Predictor, feed: Feed) -> Feed:
         """Outputs for ``feed``: from the cache, else through the version's batcher."""
+        future: asyncio.Future[Feed] = asyncio.get_running_loop().create_future()
+        self.infer_soon(name, version, predictor, feed, to_future(future))
+        return await future
+
+    def infer_soon(
+        self, name: str, version: int, predictor: Predictor, feed: Feed, deliver: Deliver
+    ) -> None:
+        """``deliver(outputs or error)`` on the loop: at once from the cache (or for no
+        rows), else once the version's batcher ran it."""
         rows = len(next(iter(feed.values())))
         if rows == 0:
-            return predictor.run(feed)  # nothing to batch or wait for
-        cache, k = None, b""
+            deliver(_run_now(predictor, feed))  # nothing to batch or wait for
+            return
         if self.settings.cache_entries and rows <= MAX_CACHED_ROWS:
             cache = self.caches.get((name, version))
             if cache is None:
@@ -138,14 +154,13 @@ class ModelService:
             if found is not None:
                 if self.monitor.enabled:  # served rows count, wherever the answer came from
                     self.monitor.of(name, version, predictor).observe(feed, found, bin_now=False)
-                return found
+                deliver(found)
+                return
+            deliver = _caching(cache, k, deliver)
         batcher = self.batchers.get((name, version))
         if batcher is None:
             batcher = self._batcher(name, version, predictor)
-        outputs = await batcher.submit(feed)
-        if cache is not None:
-            cache.put(k, outputs)
-        return outputs
+        batcher.enqueue(feed, deliver)
 
     def _batcher(self, name: str, version: int, predictor: Predictor) -> Batcher:
         max_rows, delay = self.settings.batch_policy(name)
@@ -280,3 +295,21 @@ class ModelService:
         ]
         if diffs:
             m.shadow_diff.labels(*labels).observe(max(diffs))
+
+
+def _run_now(predictor: Predictor, feed: Feed) -> Feed | BaseException:
+    try:
+        return predictor.run(feed)
+    except Exception as exc:  # handed to the request, as a batch run's would be
+        return exc
+
+
+def _caching(cache: ResponseCache, key: bytes, deliver: Deliver) -> Deliver:
+    """``deliver``, keeping good outputs in the cache first."""
+
+    def put_then_deliver(result: Feed | BaseException) -> None:
+        if not isinstance(result, BaseException):
+            cache.put(key, result)
+        deliver(result)
+
+    return put_then_deliver
