@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 import urllib.parse
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from tabforge.serve.app import App
 
 FAST_BODY_BYTES = 64 * 1024  # larger bodies take the ASGI path (they stream, off the loop)
+SEEN_URLS = 1024  # request lines whose target the lane keeps
 
 
 class _NoEvent:
@@ -53,6 +54,17 @@ class FastCycle:
         self.disconnected = False
 
 
+class _Target(NamedTuple):
+    method: str
+    path: str
+    query: bytes
+    route: Route
+    params: dict[str, str]
+
+
+_UNSEEN = object()
+
+
 class _Taken:
     """A request the lane took: until its body is in, then until it is answered."""
 
@@ -70,14 +82,32 @@ class FastLane:
         self.app = app
         self.service = app.service
         self.limit = min(FAST_BODY_BYTES, app.max_body_bytes)
+        self._seen: dict[tuple[bytes, bytes], _Target | None] = {}
 
-    def route(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-        """The V2 inference route for this request, or None: it takes the ASGI path."""
+    def target(self, method: bytes, url: bytes) -> _Target | None:
+        """What a request line asks of the lane (method, path, query, route, path
+        parameters), or None: the ASGI path answers it. Kept for the last URLs seen."""
+        key = (method, url)
+        found = self._seen.get(key, _UNSEEN)
+        if found is _UNSEEN:
+            if len(self._seen) >= SEEN_URLS:  # anyone can send any URL: stay bounded
+                self._seen.clear()
+            found = self._seen[key] = self._target(method, url)
+        return found  # type: ignore[return-value]
+
+    def _target(self, method: bytes, url: bytes) -> _Target | None:
+        parsed = httptools.parse_url(url)
+        path = parsed.path.decode("ascii")
+        if "%" in path:
+            path = urllib.parse.unquote(path)
+        verb = method.decode("ascii")
         try:
-            route, params, allowed = self.app.router.match(method, path)
+            route, params, allowed = self.app.router.match(verb, path)
         except Exception:  # a 404 and its message are the ASGI path's to give
             return None
-        return (route, params) if allowed and route.handler is v2_infer else None
+        if not allowed or route.handler is not v2_infer:
+            return None
+        return _Target(verb, path, parsed.query or b"", route, params)
 
     def answer(self, conn: FastProtocol, taken: _Taken, body: bytes) -> None:
         """Decode and queue the request; the response is written when its batch ran."""
@@ -172,19 +202,14 @@ class FastProtocol(DeadlineProtocol):
                 return None
         if not 0 <= length <= lane.limit:
             return None
-        url = httptools.parse_url(self.url)
-        path = url.path.decode("ascii")
-        if "%" in path:
-            path = urllib.parse.unquote(path)
-        method = self.parser.get_method().decode("ascii")
-        found = lane.route(method, path)
-        if found is None:
+        target = lane.target(self.parser.get_method(), self.url)
+        if target is None:
             return None
         scope: Any = self.scope
-        scope["method"], scope["path"], scope["query_string"] = method, path, url.query or b""
+        scope["method"], scope["path"], scope["query_string"] = target[:3]
         request = Request(scope, _no_receive, max_body_bytes=lane.app.max_body_bytes)
-        request.params = found[1]
-        return _Taken(lane, request, found[0], FastCycle(self.parser.should_keep_alive()))
+        request.params = dict(target.params)
+        return _Taken(lane, request, target.route, FastCycle(self.parser.should_keep_alive()))
 
     def on_body(self, body: bytes) -> None:
         if self.fast is None:
