@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import socket
 import threading
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.server import Server
+from tests.e2e.server import Server, running
 
 V2 = "/v2/models/mixed/infer"
 ROW = {"inputs": [
@@ -174,3 +175,24 @@ def test_many_connections_at_once_all_get_their_own_answer(server: Server) -> No
     assert sorted(results) == list(range(16))
     for k, seen in results.items():
         assert seen == pytest.approx([alone[k]] * 10, abs=1e-6), k
+
+
+def test_without_the_lane_and_inline_runs_the_answers_are_the_same(
+    server: Server, trained_registry: Path, tmp_path: Path
+) -> None:
+    """``--no-fast-lane --inline-rows 0``: every request an ASGI task, every run on a thread."""
+    body = json.dumps(ROW).encode()
+    with _connect(server) as sock:
+        sock.sendall(_request(V2, body))
+        expected = json.loads(_Reader(sock).response()[2])
+    flags = ("--no-fast-lane", "--inline-rows", "0")
+    with running(trained_registry, tmp_path, *flags) as plain, _connect(plain) as sock:
+        sock.sendall(_request(V2, body) + _request(V2, b"{"))
+        reader = _Reader(sock)
+        status, headers, answer = reader.response()
+        bad = reader.response()
+    assert status == 200
+    assert json.loads(answer) == expected
+    assert int(headers["content-length"]) == len(answer)
+    assert bad[0] == 400
+    assert "malformed JSON" in json.loads(bad[2])["error"]

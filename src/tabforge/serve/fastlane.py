@@ -171,7 +171,8 @@ class FastProtocol(DeadlineProtocol):
         lane = getattr(state, "tabforge_lane", None)
         if lane is None:
             app = find_app(self.app)
-            lane = state.tabforge_lane = FastLane(app) if app is not None else False
+            lane = FastLane(app) if app is not None and app.settings.fast_lane else False
+            state.tabforge_lane = lane
         return lane if isinstance(lane, FastLane) else None
 
     def on_headers_complete(self) -> None:

@@ -165,7 +165,8 @@ class ModelService:
     def _batcher(self, name: str, version: int, predictor: Predictor) -> Batcher:
         max_rows, delay = self.settings.batch_policy(name)
         # Off (0 rows): every request is its own call, as many in flight as slots.
-        policy = BatchPolicy(max(0, max_rows), delay, slots=self.threads)
+        inline = self.settings.inline_rows
+        policy = BatchPolicy(max(0, max_rows), delay, slots=self.threads, inline_rows=inline)
         m = self.metrics
         labels = (name, str(version))
 

@@ -57,6 +57,11 @@ class ServeSettings:
                                    "not full may wait.", low=0)
     model_batching: tuple[str, ...] = setting((), "Batching for one model, NAME=ROWS[:DELAY_US], "
                                                   "overriding the two options above.")
+    inline_rows: int = setting(64, "Batches up to this many rows of a model whose calls take "
+                                   "under 1 ms run on the event loop; 0: always on a thread.",
+                               low=0)
+    fast_lane: bool = setting(True, "Answer plain V2 infer requests (up to 64 KiB) from the "
+                                    "HTTP protocol, without an ASGI task each.")
     watch: bool = setting(True, "Follow the registry: new versions, moved aliases and deletions "
                                 "apply while serving.")
     watch_interval: float = setting(1.0, "Seconds between two looks at the registry.", above=0)
