@@ -62,10 +62,12 @@ format: install
 	$(BIN)/ruff check --fix src tests benchmarks
 
 # Serving: tabforge vs MLServer (installed into its own venv by the script) vs FastAPI +
-# LightGBM, driven by wrk on loopback; writes the table into benchmarks/RESULTS.md.
+# LightGBM, driven by wrk on loopback; then tabforge's serving design alternatives side by
+# side (fast lane, inline runs, the bare-HTTP floor); both write tables into RESULTS.md.
 bench: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python benchmarks/serve_bench.py
+	$(BIN)/python benchmarks/serve_alternatives.py --out benchmarks/RESULTS.md
 
 # Batch scoring: 5M rows through tabforge predict vs the onnxruntime ceiling vs pandas +
 # native LightGBM; writes the table into benchmarks/RESULTS.md (about 3 minutes, ~2 GB in /tmp).

@@ -4,7 +4,10 @@ Calls each stage of the request path in a loop on the benchmark's LightGBM model
 whole ASGI app in-process (one request at a time, and 16 at once as under load), then the
 same with inference run inline instead of in a worker thread, and with metrics disabled,
 to show what the thread handoff and the Prometheus bookkeeping cost, and a bare round trip
-to a worker thread both ways the server could make it. Run after
+to a worker thread both ways the server could make it. Last, the fast lane as the server
+runs it (serve/fastlane.py): 16 connections' raw HTTP requests fed to the protocol at once,
+per loop turn, writes to a transport that drops them: process CPU per request as shipped,
+without metrics, without monitoring, and with runs on a thread. Run after
 `benchmarks/serve_bench.py` (it uses that script's registry):
 
     .venv/bin/python benchmarks/serve_profile.py [--registry /tmp/servebench/models]
@@ -126,6 +129,10 @@ def main() -> None:
     print("|---|---:|---:|")
     for name, (one, sixteen) in rows:
         print(f"| {name} | {one:.0f} | {sixteen:.0f} |")
+    print("\n| fast lane in-process, 16 connections at once | process CPU us per request |")
+    print("|---|---:|")
+    for name, flags in LANE_VARIANTS.items():
+        print(f"| {name} | {lane_in_process(args.registry, body, flags):.1f} |")
 
 
 def stage_timings(registry: Path, body: bytes) -> dict[str, float]:
@@ -162,23 +169,94 @@ def whole_app_variants(registry: Path, body: bytes) -> list[tuple[str, tuple[flo
     rows.append(("inference inline (no thread handoff)", whole_app(registry, body)))
     batching.Batcher._dispatch = dispatch  # type: ignore[method-assign]
 
-    class Null:
-        def __getattr__(self, name: str) -> Any:
-            return lambda *a, **k: self
-
     real = metrics_module.ServerMetrics.__init__
 
     def no_metrics(self: metrics_module.ServerMetrics, shared: Path | None = None) -> None:
         real(self, shared)
-        for key in list(vars(self)):
-            if key not in ("registry", "_children"):
-                setattr(self, key, Null())
-        self.request_done = lambda *a, **k: None  # type: ignore[method-assign]
+        _null_metrics(self)
 
     metrics_module.ServerMetrics.__init__ = no_metrics  # type: ignore[method-assign]
     rows.append(("metrics disabled", whole_app(registry, body)))
     metrics_module.ServerMetrics.__init__ = real  # type: ignore[method-assign]
     return rows
+
+
+LANE_VARIANTS: dict[str, dict[str, Any]] = {
+    "as shipped": {},
+    "metrics disabled": {"metrics": False},
+    "monitoring off": {"monitor": False},
+    "runs on a thread (--inline-rows 0)": {"inline_rows": 0},
+}
+
+
+def lane_in_process(registry: Path, body: bytes, flags: dict[str, Any]) -> float:
+    """Process CPU per request of the fast lane: 16 connections' requests per loop turn."""
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    from tabforge.serve.fastlane import FastProtocol
+
+    raw = (
+        b"POST /v2/models/lgbm/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+        b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    )
+
+    class Dropped(asyncio.Transport):
+        def write(self, data: Any) -> None:
+            return None
+
+        def is_closing(self) -> bool:
+            return False
+
+        def get_extra_info(self, name: str, default: Any = None) -> Any:
+            return ("127.0.0.1", 1) if name in ("peername", "sockname") else default
+
+    async def run() -> float:
+        settings = ServeSettings(
+            registry=str(registry), models=("lgbm",), monitor=flags.get("monitor", True),
+            inline_rows=flags.get("inline_rows", 64),
+        )  # fmt: skip
+        app = create_app(settings)
+        app.service.repo.load()
+        app.service.start()
+        if flags.get("metrics") is False:
+            _null_metrics(app.service.metrics)
+        config = uvicorn.Config(app, lifespan="off")
+        config.load()
+        state = ServerState()
+        conns = []
+        for _ in range(16):
+            conn = FastProtocol(config, state, {}, header_timeout=10, body_timeout=10)
+            conn.connection_made(Dropped())
+            conns.append(conn)
+
+        async def rounds(n: int) -> None:
+            for _ in range(n):
+                for conn in conns:
+                    conn.data_received(raw)
+                for _ in range(4):  # the batch runs on the next turn, or a thread answers
+                    await asyncio.sleep(0)
+
+        await rounds(300)
+        started = time.process_time()
+        await rounds(2000)
+        spent = time.process_time() - started
+        app.service.stop()
+        app.service.pool.shutdown()
+        return spent / (2000 * len(conns)) * 1e6
+
+    return uvloop.run(run())
+
+
+def _null_metrics(m: metrics_module.ServerMetrics) -> None:
+    class Null:
+        def __getattr__(self, name: str) -> Any:
+            return lambda *a, **k: self
+
+    for key in list(vars(m)):
+        if key not in ("registry", "_children"):
+            setattr(m, key, Null())
+    m.request_done = lambda *a, **k: None  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":
