@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,8 +41,12 @@ WARMUP_SECONDS = 1.0
 @dataclass
 class Side:
     label: str  # "on", "off", "A"...
-    pid: int  # the server's process
+    proc: subprocess.Popen[bytes]  # the server's process
     url: str  # where wrk posts
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
 
 
 @dataclass
@@ -50,6 +55,11 @@ class Round:
     req_s: dict[str, float]
     requests: dict[str, int]
     cpu_s: dict[str, float]  # each server's CPU seconds over the window
+    wall_s: float  # the window
+
+    def busy(self) -> float:
+        """Both servers' CPU time over the window: ~1.0 when they keep their CPU busy."""
+        return sum(self.cpu_s.values()) / self.wall_s
 
     def cpu_us(self, label: str) -> float:
         return self.cpu_s[label] / self.requests[label] * 1e6
@@ -76,6 +86,7 @@ def run_round(
 ) -> Round | str:
     """Both wrk processes at once (``sides[0]``'s started first): a round, or why it failed."""
     before = {s.label: tree_cpu_s(s.pid) for s in sides}
+    started = time.perf_counter()
     running = []
     for side in sides:
         cmd, env = wrk_command(side.url, body, CONNECTIONS, seconds, 1)
@@ -91,6 +102,7 @@ def run_round(
             proc.kill()
             outputs.append(proc.communicate()[0] + "\n(wrk did not finish in time)")
     cpu = {s.label: tree_cpu_s(s.pid) - before[s.label] for s in sides}
+    wall = time.perf_counter() - started
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text("\n".join(f"== {s.label}\n{out}" for s, out in zip(sides, outputs, strict=True)))
     found = {s.label: parse_wrk(out) for s, out in zip(sides, outputs, strict=True)}
@@ -105,6 +117,7 @@ def run_round(
         req_s={k: f["req_s"] for k, f in found.items()},
         requests={k: f["requests"] for k, f in found.items()},
         cpu_s=cpu,
+        wall_s=wall,
     )
 
 
@@ -159,6 +172,7 @@ def table(results: list[ABResult]) -> list[str]:
             (f"{b} CPU us per request", [x.cpu_us(b) for x in rounds], ",.0f"),
             (f"{a} / {b} CPU per request", [x.cpu_us(a) / x.cpu_us(b) for x in rounds], ".3f"),
             (f"{a} / {b} CPU seconds", [x.cpu_s[a] / x.cpu_s[b] for x in rounds], ".3f"),
+            ("both servers' CPU, cores busy", [x.busy() for x in rounds], ".2f"),
         ]
         lines += [_row(r.body, figure, values, fmt) for figure, values, fmt in figures]
     return lines
@@ -185,4 +199,4 @@ def start_side(
     proc = procs.start(on_cpus(cmd, cpus), log)
     base = f"http://127.0.0.1:{port}"
     why = wait_ready(proc, f"{base}/v2/models/lgbm/ready", log, START_TIMEOUT, 1)
-    return why if why is not None else Side(label, proc.pid, f"{base}{INFER}")
+    return why if why is not None else Side(label, proc, f"{base}{INFER}")
