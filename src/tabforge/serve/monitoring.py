@@ -8,8 +8,8 @@ a scrape sums every worker's. Versions without a reference (``reference_of`` is 
 count rows and quality but no bins, and say ``"drift": "no reference"``.
 
 What it costs is kept small (a ``Binner`` call costs ~20-30 us whatever the rows, then
-~0.4 us a row of 30 features; the model ~30 us and ~8 ms of server CPU for a one-row and
-a 1,000-row request) by binning few rows, many at a time (sampling.py):
+~0.25 us a row of 30 features; a request ~200 us and ~8 ms of server CPU with one row and
+with 1,000) by binning few rows, many at a time (sampling.py):
 
 - batches up to ``WHOLE_ROWS`` rows (what dynamic batching makes by default) are binned
   whole: every row, each standing for itself;
@@ -24,8 +24,10 @@ a 1,000-row request) by binning few rows, many at a time (sampling.py):
   from the event loop (``bin_now=False``) is left to the flusher, unless ``MAX_WAITING``
   rows wait: memory stays bounded. Rows are counted in ``ROWS`` when they are binned.
 
-Per inferred batch that is ~2 us of CPU for one row and ~10 us for 1,000 rows
-(``benchmarks/monitor_bench.py``).
+Per inferred batch that is ~2-4 us of CPU for one row, ~10 us for 16 and ~17-36 us for
+1,000 (``benchmarks/monitor_bench.py``; 63-120 us when each large batch was binned alone).
+Loaded side by side with a ``--no-monitor`` server, a monitoring server answers ~2-3%
+fewer requests (``benchmarks/monitor_overhead.py``).
 """
 
 from __future__ import annotations
@@ -148,16 +150,15 @@ class VersionMonitor:
         ``bin_now`` (an answer from the cache, on the event loop) the flusher bins it."""
         rows = len(next(iter(outputs.values())))
         if rows <= WHOLE_ROWS:
-            waiting, batch, binned = self._whole, (feed, outputs), rows
-        else:
+            waiting, binned = self._whole, rows
+        else:  # its sample waits instead
             with self._lock:
                 pick = self._sample.pick(rows)
             waiting, binned = self._sampled, len(pick)
-            batch = ({k: v.take(pick, axis=0) for k, v in feed.items()},
-                     {k: v.take(pick, axis=0) for k, v in outputs.items()})  # fmt: skip
+            feed = {k: v.take(pick, axis=0) for k, v in feed.items()}
+            outputs = {k: v.take(pick, axis=0) for k, v in outputs.items()}
         with self._lock:
-            waiting.add(batch, binned, rows)
-            if waiting.binned < (FLUSH_ROWS if bin_now else MAX_WAITING):
+            if waiting.add(feed, outputs, binned, rows) < (FLUSH_ROWS if bin_now else MAX_WAITING):
                 return
             batches, rows = waiting.take()
         self._count(*joined(batches), rows, waiting.weight)

@@ -58,10 +58,12 @@ class Waiting:
         self.binned = 0  # rows waiting to be binned
         self.rows = 0  # the predicted rows they stand for
 
-    def add(self, batch: Batch, binned: int, rows: int) -> None:
-        self.batches.append(batch)
+    def add(self, feed: Feed, outputs: Feed, binned: int, rows: int) -> int:
+        """Add a batch (``binned`` rows to bin, standing for ``rows``): the rows waiting."""
+        self.batches.append((feed, outputs))
         self.binned += binned
         self.rows += rows
+        return self.binned
 
     def take(self) -> tuple[list[Batch], int]:
         """The waiting batches and the rows they stand for; none wait after."""
