@@ -13,7 +13,8 @@ Run from the project root:
 3. ``Binner.count`` on 1, 16 and 1,000 rows (the feed and the outputs as served): the
    median of many calls, next to ``Predictor.run`` on the same rows; and what the server
    pays per inferred batch of that size (``VersionMonitor.observe``: small batches wait
-   and are binned 256 rows at a time, larger ones 1 row in 64), in process CPU time.
+   and are binned 256 rows at a time; of larger ones 1 row in 64 is sampled, and the
+   sampled rows wait and are binned 256 at a time too), in process CPU time.
 4. A markdown table, printed and written as the ``## Monitoring`` section of ``--out``.
 """
 

@@ -1,102 +1,127 @@
-"""What drift monitoring costs the server: CPU per request, monitoring on vs --no-monitor.
+"""What drift monitoring costs the server: monitoring on vs --no-monitor, loaded side by side.
 
-Throughput from wrk swings by 10-30% from run to run on a shared 2-core machine, more than
-the few percent to be measured. The server's own CPU time per request (utime + stime of its
-process from /proc, over a wrk run) is steadier. Two servers run side by side on the same
-models, one with monitoring (the default) and one with ``--no-monitor``; wrk loads each in
-turn, the order alternating, ``--pairs`` times per body. Uses the models and bodies that
-``benchmarks/serve_bench.py`` (``make bench``) leaves in its workdir.
+Two ``tabforge serve`` processes on the same registry, one worker each: one with
+monitoring (the default flags), one with ``--no-monitor``, both pinned to one CPU. Both are
+loaded at the same time by two ``wrk -t1 -c16`` (pinned to the other CPU) with the same
+body, ``--rounds`` times per body, alternating which wrk starts first (servebench/abtest.py
+says why: on this shared machine, runs one after the other vary more than the few percent
+to be measured). The figure is the median over the rounds of on req/s / off req/s; each
+server's CPU per request over the same windows is shown beside. ``--aa`` starts both
+servers with the same flags (an A/A test: how far the ratio strays when nothing differs);
+``--no-pin`` leaves the CPUs to the scheduler. ``--pairs N`` adds the older sequential
+measure: each server loaded alone in turn, N pairs, CPU per request.
 
-    .venv/bin/python benchmarks/monitor_overhead.py [--workdir /tmp/servebench] [--pairs 6]
+Uses the models and bodies that ``benchmarks/serve_bench.py`` (``make bench``) leaves in
+its workdir:
+
+    .venv/bin/python benchmarks/monitor_overhead.py [--workdir /tmp/servebench] [--rounds 8]
+        [--seconds 6] [--aa] [--no-pin] [--pairs 0]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import statistics
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import common  # benchmarks/common.py, beside this script
-from servebench.bodies import write_bodies
-from servebench.checks import wait_ready
-from servebench.config import LUA_SCRIPT, START_TIMEOUT
+from servebench.abtest import ABResult, Side, cpu_split, run_ab, start_side, table
+from servebench.bodies import Body, write_bodies
 from servebench.data import features
-from servebench.processes import Processes
+from servebench.processes import Processes, tree_cpu_s
+from servebench.wrk import parse_wrk, wrk_command
 
-BODIES = ("tabforge-1", "tabforge-binary")  # the two rows the overhead target names
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+BODIES = {"tabforge-1": "single row JSON", "tabforge-binary": "1,000 rows binary"}
 
 
-def load(port: int, env: dict[str, str], seconds: float) -> int:
-    """Requests wrk completed in ``seconds`` at c=16 (all must be 2xx)."""
-    out = subprocess.run(
-        ["wrk", "-t1", "-c16", f"-d{seconds:g}s", "-s", str(LUA_SCRIPT),
-         f"http://127.0.0.1:{port}/v2/models/lgbm/infer"],
-        capture_output=True, text=True, check=True, env={**os.environ, **env},
-    ).stdout  # fmt: skip
-    if "Non-2xx" in out:
-        raise SystemExit(f"monitor_overhead: errors under load:\n{out}")
-    return int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+def parse_args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/servebench"))
+    ap.add_argument("--rounds", type=int, default=8, help="side-by-side rounds per body")
+    ap.add_argument("--seconds", type=float, default=6.0, help="seconds per round")
+    ap.add_argument("--aa", action="store_true", help="both servers with monitoring on")
+    ap.add_argument("--pairs", type=int, default=0, help="sequential pairs per body too")
+    ap.add_argument("--no-pin", action="store_true", help="leave CPUs to the scheduler")
+    ap.add_argument("--tabforge", default=common.default_tabforge())
+    args = ap.parse_args()
+    if args.rounds < 1 or args.seconds <= 0 or args.pairs < 0:
+        ap.error("--rounds and --seconds must be positive, --pairs at least 0")
+    if not (args.workdir / "models" / "lgbm").is_dir():
+        ap.error(f"no models in {args.workdir}; run `make bench` first")
+    return args
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--workdir", type=Path, default=Path("/tmp/servebench"))
-    ap.add_argument("--pairs", type=int, default=6)
-    ap.add_argument("--seconds", type=float, default=4.0)
-    ap.add_argument("--tabforge", default=common.default_tabforge())
-    args = ap.parse_args()
-    if not (args.workdir / "models" / "lgbm").is_dir():
-        raise SystemExit(f"monitor_overhead: no models in {args.workdir}; run `make bench` first")
+    args = parse_args()
     bodies = write_bodies(args.workdir, features(args.workdir))
+    modes: dict[str, list[str]] = (
+        {"A": [], "B": []} if args.aa else {"on": [], "off": ["--no-monitor"]}
+    )
+    split = None if args.no_pin else cpu_split()
+    server_cpus, wrk_cpus = split if split is not None else (None, None)
     procs = Processes()
     try:
-        servers = {}
-        for mode, flags in (("on", []), ("off", ["--no-monitor"])):
+        sides = []
+        for label, flags in modes.items():
             port = common.free_port()
             cmd = [args.tabforge, "serve", "--registry", str(args.workdir / "models"),
-                   "--port", str(port), *flags]  # fmt: skip
-            log = args.workdir / "logs" / f"monitor-overhead-{mode}.log"
-            proc = procs.start(cmd, log)
-            url = f"http://127.0.0.1:{port}/v2/models/lgbm/ready"
-            if why := wait_ready(proc, url, log, START_TIMEOUT, 1):
-                raise SystemExit(f"monitor_overhead: monitoring {mode}: {why}")
-            servers[mode] = (proc.pid, port)
-        table(servers, bodies, args)
+                   "--workers", "1", "--port", str(port), *flags]  # fmt: skip
+            log = args.workdir / "logs" / f"monitor-overhead-{label}.log"
+            side = start_side(procs, label, cmd, port, log, server_cpus)
+            if isinstance(side, str):
+                raise SystemExit(f"monitor_overhead: server {label}: {side}")
+            sides.append(side)
+        pair = (sides[0], sides[1])
+        logs = args.workdir / "logs"
+        results: list[ABResult] = [
+            run_ab(
+                pair,
+                bodies[key],
+                name,
+                seconds=args.seconds,
+                rounds=args.rounds,
+                logs=logs,
+                wrk_cpus=wrk_cpus,
+            )
+            for key, name in BODIES.items()
+        ]
+        print("\n".join(["", *table(results), ""]))
+        if args.pairs:
+            sequential(pair, bodies, args.pairs, args.seconds)
     finally:
         procs.kill_all()
 
 
-def table(servers: dict[str, tuple[int, int]], bodies: dict[str, Any], args: Any) -> None:
-    """Each body against both servers, ``--pairs`` times in alternating order: a table."""
-    print("| request | monitoring | server CPU us per request, pair by pair | median |")
+def alone(side: Side, body: Body, seconds: float) -> float:
+    """Server CPU us per request of one wrk run against ``side`` alone."""
+    cmd, env = wrk_command(side.url, body, 16, seconds, 1)
+    before = tree_cpu_s(side.pid)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
+    found = parse_wrk(out)
+    if found["errors"] or not found["requests"]:
+        raise SystemExit(f"monitor_overhead: errors under load:\n{out}")
+    requests: int = found["requests"]
+    return (tree_cpu_s(side.pid) - before) / requests * 1e6
+
+
+def sequential(
+    sides: tuple[Side, Side], bodies: dict[str, Body], pairs: int, seconds: float
+) -> None:
+    """Each server loaded alone in turn, the order alternating: CPU per request."""
+    print("| request | server | server CPU us per request, pair by pair | median |")
     print("|---|---|---|---:|")
-    for key in BODIES:
-        body = bodies[key]
-        env = {"SERVE_BENCH_BODY": str(body.path),
-               "SERVE_BENCH_CONTENT_TYPE": body.content_type or "application/json",
-               "SERVE_BENCH_HEADER_LEN": str(body.header_len or "")}  # fmt: skip
-        cost: dict[str, list[float]] = {"on": [], "off": []}
-        for i in range(args.pairs):
-            for mode in ("on", "off") if i % 2 else ("off", "on"):
-                pid, port = servers[mode]
-                before = cpu_seconds(pid)
-                n = load(port, env, args.seconds)
-                cost[mode].append((cpu_seconds(pid) - before) / n * 1e6)
-        for mode in ("on", "off"):
-            runs = " / ".join(f"{c:,.0f}" for c in cost[mode])
-            print(f"| {key} | {mode} | {runs} | {statistics.median(cost[mode]):,.0f} |")
-        ratios = [a / b for a, b in zip(cost["on"], cost["off"], strict=True)]
-        print(f"| {key} | on / off | {' / '.join(f'{r:.2f}' for r in ratios)} | "
+    for key, name in BODIES.items():
+        cost: dict[str, list[float]] = {s.label: [] for s in sides}
+        for i in range(pairs):
+            for side in sides if i % 2 == 0 else sides[::-1]:
+                cost[side.label].append(alone(side, bodies[key], seconds))
+        for label, values in cost.items():
+            runs = " / ".join(f"{c:,.0f}" for c in values)
+            print(f"| {name} | {label} | {runs} | {statistics.median(values):,.0f} |")
+        a, b = (s.label for s in sides)
+        ratios = [x / y for x, y in zip(cost[a], cost[b], strict=True)]
+        print(f"| {name} | {a} / {b} | {' / '.join(f'{r:.2f}' for r in ratios)} | "
               f"{statistics.median(ratios):.2f} |")  # fmt: skip
 
 

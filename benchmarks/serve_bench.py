@@ -15,8 +15,9 @@ Steps:
    model at ``<workdir>/native/model.txt`` for the two native peers.
 3. Peers, each its own server process on a free 127.0.0.1 port with the same worker count:
    tabforge (default flags; then batching off and on, if ``tabforge serve`` has
-   ``--max-batch-rows``), MLServer 1.7 with its LightGBM runtime (own venv
-   ``<workdir>/mlserver-venv``) and FastAPI + native LightGBM
+   ``--max-batch-rows``; then drift monitoring on and off side by side, two servers loaded
+   at once, ``--ab-rounds`` rounds: servebench/abtest.py), MLServer 1.7 with its LightGBM
+   runtime (own venv ``<workdir>/mlserver-venv``) and FastAPI + native LightGBM
    (``benchmarks/serve_bench/fastapi_app.py``, own venv ``<workdir>/fastapi-venv``). Both venvs
    are created and installed here on first use. The ceiling is onnxruntime in a child process
    calling ``session.run`` on ``lgbm``'s model.onnx.
@@ -75,6 +76,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     ap.add_argument("--quick", action="store_true", help="3 s runs, no c=1 point, one round")
     ap.add_argument("--rounds", type=int, help="batching off/on rounds (default 2; --quick 1)")
+    ap.add_argument(
+        "--ab-rounds", type=int, help="monitoring on/off side-by-side rounds (default 8; --quick 2)"
+    )
     ap.add_argument("--peers", default=",".join(PEERS), help="comma-separated subset to run")
     ap.add_argument("--tabforge", default=common.default_tabforge(), help="tabforge executable")
     ap.add_argument("--batch-rows-on", type=int, help="--max-batch-rows for 'batching on'")
@@ -85,8 +89,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.duration = 3.0 if args.quick else 10.0
     if args.rounds is None:
         args.rounds = 1 if args.quick else 2
-    if args.duration <= 0 or args.workers < 1 or args.rounds < 1:
-        ap.error("--duration, --workers and --rounds must be positive")
+    if args.ab_rounds is None:
+        args.ab_rounds = 2 if args.quick else 8
+    if args.duration <= 0 or args.workers < 1 or args.rounds < 1 or args.ab_rounds < 1:
+        ap.error("--duration, --workers, --rounds and --ab-rounds must be positive")
     if args.batch_rows_on is not None and args.batch_rows_on < 1:
         ap.error("--batch-rows-on must be positive")
     args.peers = [p.strip() for p in args.peers.split(",") if p.strip()]
@@ -110,6 +116,8 @@ def _rerun_command(args: argparse.Namespace) -> str:
         cmd.append("--quick")
     if args.rounds != (1 if args.quick else 2):
         cmd += ["--rounds", str(args.rounds)]
+    if args.ab_rounds != (2 if args.quick else 8):
+        cmd += ["--ab-rounds", str(args.ab_rounds)]
     if args.peers != list(PEERS):
         cmd += ["--peers", ",".join(args.peers)]
     if args.batch_rows_on is not None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import common  # benchmarks/common.py, beside the entry script
 
+from .abtest import ABResult
 from .bodies import Body
 from .checks import Check, check, wait_ready
 from .config import START_TIMEOUT
@@ -47,6 +48,7 @@ class Bench:
     procs: Processes
     bodies: dict[str, Body]
     results: list[Result] = field(default_factory=list)
+    ab: list[ABResult] = field(default_factory=list)  # side-by-side A/Bs (monitoring on/off)
     notes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 

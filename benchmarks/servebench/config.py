@@ -32,4 +32,5 @@ P99_TARGET_MS = 5.0
 CEILING_SHARE_TARGET = 0.60  # tabforge 1,000-row binary rows/s over the ceiling's
 NOISE = 0.03  # batching on may be this much below off and still count as "not slower"
 MONITOR_COST = 0.05  # monitoring on may cost at most this share of the req/s with it off
+MONITOR_ROWS = {"tabforge-1": "1 row JSON, c=16", "tabforge-binary": f"{BATCH:,} rows binary, c=16"}
 GAIN = 0.05  # batching on must beat off by this much on logreg to count as a gain

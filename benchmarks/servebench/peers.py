@@ -14,9 +14,10 @@ from typing import Any
 import common  # benchmarks/common.py, beside the entry script
 from common import POSITIVE
 
+from .abtest import ABResult, Side, cpu_split, run_ab, start_side
 from .bench import Bench, Scenario, Server
-from .checks import Check, Parse, fastapi_parse, mlserver_parse, v2_parser
-from .config import BATCH, HELPERS
+from .checks import Check, Parse, check, fastapi_parse, mlserver_parse, v2_parser
+from .config import BATCH, HELPERS, MONITOR_ROWS
 from .installs import fmt_versions, venv_versions
 from .wrk import Result
 
@@ -110,7 +111,7 @@ def run_tabforge(
     modes = {"off": ["--max-batch-rows", "0"], "on": ["--max-batch-rows", str(on_rows)]}
     _batching_rounds(bench, setup, base, modes, warmup)
     if "--no-monitor" in help_text:
-        _monitoring_rounds(bench, setup, base, warmup)
+        _monitoring_ab(bench, setup, tabforge)
     _keep_best_rounds(bench)
     return (
         f"default flags for the main rows; `serve --help` has `--max-batch-rows` (default "
@@ -163,19 +164,46 @@ def _batching_rounds(
     _rounds(bench, base, warmup, "batching", modes, ready, scenarios, checks)
 
 
-def _monitoring_rounds(bench: Bench, setup: Setup, base: list[str], warmup: Scenario) -> None:
-    """Drift monitoring on (the default) and off, in the two rows its overhead target names."""
-    scenarios = [
-        Scenario("1 row JSON, c=16", _INFER["lgbm"], "tabforge-1", 16),
-        Scenario(f"{BATCH:,} rows binary, c=16", _INFER["lgbm"], "tabforge-binary", 16),
-    ]
-    parse, ref = v2_parser(setup.classes["lgbm"]), setup.refs["lgbm"]
-    checks = [_check(_INFER["lgbm"], "tabforge-binary", parse, ref, "ceiling")]
-    modes: dict[str, list[str]] = {"on": [], "off": ["--no-monitor"]}
-    _rounds(bench, base, warmup, "monitoring", modes, "/v2/models/lgbm/ready", scenarios, checks)
+def _monitoring_ab(bench: Bench, setup: Setup, tabforge: str) -> None:
+    """Drift monitoring on (the default) and off, side by side (abtest.py), one worker each,
+    in the two rows its overhead target names."""
+    args = bench.args
+    split = cpu_split()
+    server_cpus, wrk_cpus = split if split is not None else (None, None)
+    base = [tabforge, "serve", "--registry", str(setup.workdir / "models"), "--workers", "1"]
+    check_binary = _check(_INFER["lgbm"], "tabforge-binary", v2_parser(setup.classes["lgbm"]),
+                          setup.refs["lgbm"], "ceiling")  # fmt: skip
+    sides: list[Side] = []
+    try:
+        for label, flags in (("on", []), ("off", ["--no-monitor"])):
+            port = common.free_port()
+            log = args.workdir / "logs" / f"tabforge-monitoring-{label}.log"
+            print(f"tabforge (monitoring {label}, side by side): port {port}", flush=True)
+            side = start_side(bench.procs, label, [*base, "--port", str(port), *flags], port,
+                              log, server_cpus)  # fmt: skip
+            why: str | None = None
+            if isinstance(side, str):
+                why = f"monitoring {label} did not start: {side}"
+            else:
+                sides.append(side)
+                why, note = check(side.url, bench.bodies["tabforge-binary"], check_binary)
+                bench.notes.append(f"tabforge (monitoring {label}), `POST {_INFER['lgbm']}` "
+                                   f"(tabforge-binary): {note or f'FAILED: {why}'}")  # fmt: skip
+            if why is not None:
+                bench.ab = [
+                    ABResult(name, "on", "off", failed=why) for name in MONITOR_ROWS.values()
+                ]
+                return
+        for key, name in MONITOR_ROWS.items():
+            bench.ab.append(run_ab((sides[0], sides[1]), bench.bodies[key], name,
+                                   seconds=args.duration, rounds=args.ab_rounds,
+                                   logs=args.workdir / "logs", wrk_cpus=wrk_cpus))  # fmt: skip
+    finally:
+        for started in sides:
+            bench.procs.stop(started.proc)
 
 
-ROUNDED = ("(batching", "(monitoring")  # peers run in rounds: the best round is kept
+ROUNDED = ("(batching",)  # peers run in rounds: the best round is kept
 
 
 def _keep_best_rounds(bench: Bench) -> None:

@@ -6,6 +6,7 @@ import os
 import platform
 from typing import Any
 
+from . import abtest
 from .bench import Bench
 from .config import AGREE, N_ESTIMATORS, NOISY, ROWS, SECTION_HEADING
 from .report import cell, table, targets
@@ -34,8 +35,9 @@ def render(bench: Bench, meta: dict[str, Any]) -> str:
         f"- environment: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')} (native "
         "LightGBM's threads in MLServer and FastAPI; onnxruntime does not read it)",
         f"- per run: {args.duration:g} s{' (--quick: fewer points)' if args.quick else ''}; "
-        f"wrk threads: {1 if args.workers == 1 else 2} (1 for c=1); batching off/on and "
-        f"monitoring on/off rounds: {args.rounds}, best req/s kept",
+        f"wrk threads: {1 if args.workers == 1 else 2} (1 for c=1); batching off/on rounds: "
+        f"{args.rounds}, best req/s kept; monitoring on/off: {args.ab_rounds} side-by-side "
+        "rounds (below)",
         f"- tabforge: {meta['tabforge_note']}",
         f"- MLServer: {meta['mlserver_note']}",
         f"- FastAPI: {meta['fastapi_note']}",
@@ -60,10 +62,39 @@ def render(bench: Bench, meta: dict[str, Any]) -> str:
             f"{NOISY:g}%): rerun on a quiet machine before trusting them.",
             "",
         ]
-    lines += ["Targets:", "", *targets(bench.results, meta["batching"]), "", "Checks:", ""]
+    lines += _monitoring(bench)
+    lines += ["Targets:", "", *targets(bench.results, meta["batching"], bench.ab), "", "Checks:"]
+    lines.append("")
     lines += [f"- {cell(n, 300)}" for n in bench.notes]
     lines.append("")
     for failure in bench.failures:
         lines += [failure, ""]
     lines += [f"Rerun from the project root: `{meta['rerun']}`", ""]
     return "\n".join(lines)
+
+
+def _monitoring(bench: Bench) -> list[str]:
+    """The side-by-side A/B of drift monitoring: how it was run, its table."""
+    if not bench.ab:
+        return []
+    split = abtest.cpu_split()
+    where = (
+        f"both servers pinned to CPU {split[0]}, both wrk to CPU(s) {split[1]}"
+        if split is not None
+        else "one CPU: nothing pinned"
+    )
+    return [
+        "Drift monitoring on (default flags) vs `--no-monitor`, side by side "
+        "(`benchmarks/servebench/abtest.py`): two `tabforge serve` processes, one worker each, "
+        f"loaded at the same time by two `wrk -t1 -c16` with the same body, {where}, "
+        f"{bench.args.ab_rounds} rounds of {bench.args.duration:g} s per body, alternating which "
+        "wrk starts first. Sharing one CPU, the kernel gives each server about the same CPU "
+        "time (the 'CPU seconds' row: ~1.0 when it did; 'cores busy' ~1.0 when both kept "
+        "their CPU busy) and whatever else runs slows both alike, so on / off req/s in one "
+        "round is off's CPU cost per request over on's; runs one after the other vary 10-30% "
+        "here. While sharing, each server does a fraction of a solo run's req/s: only the "
+        "ratios mean something. Target 4 is judged on the median on / off req/s.",
+        "",
+        *abtest.table(bench.ab),
+        "",
+    ]

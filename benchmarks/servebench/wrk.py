@@ -70,10 +70,10 @@ def parse_wrk(text: str) -> dict[str, Any]:
     return found
 
 
-def run_wrk(
-    url: str, body: Body, connections: int, duration: float, threads: int, log: Path, server: int
-) -> dict[str, Any]:
-    """One bounded wrk run: its parsed numbers and others' CPU, or {"failed": reason}."""
+def wrk_command(
+    url: str, body: Body, connections: int, duration: float, threads: int
+) -> tuple[list[str], dict[str, str]]:
+    """The wrk command line posting ``body`` to ``url``, and its environment (post.lua's)."""
     cmd = [
         "wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{duration:g}s",
         "--latency", f"--timeout={max(5.0, 2 * duration):g}s", "-s", str(LUA_SCRIPT), url,
@@ -82,6 +82,14 @@ def run_wrk(
     env["SERVE_BENCH_BODY"] = str(body.path)
     env["SERVE_BENCH_CONTENT_TYPE"] = body.content_type
     env["SERVE_BENCH_HEADER_LEN"] = "" if body.header_len is None else str(body.header_len)
+    return cmd, env
+
+
+def run_wrk(
+    url: str, body: Body, connections: int, duration: float, threads: int, log: Path, server: int
+) -> dict[str, Any]:
+    """One bounded wrk run: its parsed numbers and others' CPU, or {"failed": reason}."""
+    cmd, env = wrk_command(url, body, connections, duration, threads)
     log.parent.mkdir(parents=True, exist_ok=True)
     cpu0 = (busy_cpu_s(), tree_cpu_s(server), children_cpu_s(), time.perf_counter())
     try:

@@ -7,25 +7,33 @@ class probability (for the label-free expected accuracy) and the version's drift
 a scrape sums every worker's. Versions without a reference (``reference_of`` is None)
 count rows and quality but no bins, and say ``"drift": "no reference"``.
 
-What it costs is kept small two ways (measured in one thread: a ``Binner`` call is ~20-30 us
-on one row, ~110-150 us on 256 rows and ~350-500 us on 1,000 rows of 30 features, against
-~30 us and ~8 ms of server CPU per request for the model; with 1 row in 16 binned, 1,000-row
-requests still cost ~6% more server CPU, with 1 in 64 the difference is within the noise):
+What it costs is kept small (a ``Binner`` call costs ~20-30 us whatever the rows, then
+~0.25 us a row of 30 features; a request ~200 us and ~8 ms of server CPU with one row and
+with 1,000) by binning few rows, many at a time (sampling.py):
 
-- batches up to ``WHOLE_ROWS`` rows (what dynamic batching makes by default) wait, and are
-  binned together once ``FLUSH_ROWS`` rows wait or ``FLUSH_SECONDS`` passed (a flusher
-  thread; a report or a scrape flushes its own worker first): every row is binned;
-- a larger batch is binned in part, every ``SAMPLE_EVERY``-th row from a random start,
-  each weighted by rows / rows binned, so proportions stay unbiased; the drift statistics
-  then stand for the binned rows' effective number (Kish: (sum w)^2 / sum w^2), which the
-  report gives as ``drift_rows`` (equal to ``rows`` when nothing was sampled).
+- batches up to ``WHOLE_ROWS`` rows (what dynamic batching makes by default) are binned
+  whole: every row, each standing for itself;
+- of a larger batch one row in ``SAMPLE_EVERY`` is binned, at a random place in each block
+  of ``SAMPLE_EVERY`` rows, standing for ``SAMPLE_EVERY`` rows (so counts stay unbiased);
+  the drift statistics then stand for the binned rows' effective number (Kish: (sum w)^2 /
+  sum w^2, from ``ROWS`` and ``WEIGHT_SQ``), which the report gives as ``drift_rows``
+  (equal to ``rows`` when nothing was sampled);
+- both kinds wait, in two lists, and each list is binned in one call once ``FLUSH_ROWS``
+  rows wait in it (by the inference thread that adds the last) or ``FLUSH_SECONDS`` passed
+  (a flusher thread; a report or a scrape flushes its own worker first). A batch added
+  from the event loop (``bin_now=False``) is left to the flusher, unless ``MAX_WAITING``
+  rows wait: memory stays bounded. Rows are counted in ``ROWS`` when they are binned.
+
+Per inferred batch that is ~2-4 us of CPU for one row, ~10 us for 16 and ~17-36 us for
+1,000 (``benchmarks/monitor_bench.py``; 63-120 us when each large batch was binned alone).
+Loaded side by side with a ``--no-monitor`` server, a monitoring server answers ~2-3%
+fewer requests (``benchmarks/monitor_overhead.py``).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import random
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +47,7 @@ from tabforge.contract import Manifest
 from tabforge.monitor import Binner, reference_of, report
 from tabforge.runtime.predictor import Predictor
 from tabforge.serve.repository import Repository
+from tabforge.serve.sampling import BlockSample, Feed, Waiting, joined
 from tabforge.serve.slots import (
     CONFIDENCE,
     FIXED,
@@ -57,12 +66,12 @@ from tabforge.serve.slots import (
 log = logging.getLogger("tabforge.serve")
 
 DEFAULT_WINDOW = "1h"
-WHOLE_ROWS = 256  # batches up to this many rows are binned whole ...
-FLUSH_ROWS = 256  # ... together, once this many rows wait ...
+WHOLE_ROWS = 256  # batches up to this many rows are binned whole
+SAMPLE_EVERY = 64  # of a larger batch, one row in 64
+FLUSH_ROWS = 256  # rows waiting in a list are binned together once this many wait ...
 FLUSH_SECONDS = 0.25  # ... or this long
-SAMPLE_EVERY = 64  # of a larger batch, every 64th row is binned
+MAX_WAITING = 4096  # ... or, from the event loop, once this many wait
 STATISTICS = ("psi", "js", "missing_rate", "out_of_range_rate", "unseen_rate")
-Feed = dict[str, np.ndarray]
 
 
 class Live(msgspec.Struct, omit_defaults=True):
@@ -121,9 +130,9 @@ class VersionMonitor:
         self._slots: SlotFile | None = None
         self._lock = threading.Lock()
         self.failed = False  # the slots file could not be made: counting is off here
-        self._waiting: list[tuple[Feed, Feed]] = []  # whole batches not binned yet
-        self._waiting_rows = 0
-        self._random = random.Random()
+        self._whole = Waiting(1)  # small batches, every row binned
+        self._sampled = Waiting(SAMPLE_EVERY)  # the rows sampled from large ones
+        self._sample = BlockSample(SAMPLE_EVERY)
 
     def slots(self) -> SlotFile | None:
         if self._slots is None and not self.failed:
@@ -140,39 +149,31 @@ class VersionMonitor:
         """Count one inferred batch (in the inference thread, after its answers); without
         ``bin_now`` (an answer from the cache, on the event loop) the flusher bins it."""
         rows = len(next(iter(outputs.values())))
-        if rows > WHOLE_ROWS:
-            pick = slice(self._random.randrange(SAMPLE_EVERY), None, SAMPLE_EVERY)
-            part = {k: v[pick] for k, v in feed.items()}
-            answered = {k: v[pick] for k, v in outputs.items()}
-            binned = len(next(iter(answered.values())))
-            self._count(part, answered, rows, rows / binned)
-            return
+        if rows <= WHOLE_ROWS:
+            waiting, binned = self._whole, rows
+        else:  # its sample waits instead
+            with self._lock:
+                pick = self._sample.pick(rows)
+            waiting, binned = self._sampled, len(pick)
+            feed = {k: v.take(pick, axis=0) for k, v in feed.items()}
+            outputs = {k: v.take(pick, axis=0) for k, v in outputs.items()}
         with self._lock:
-            self._waiting.append((feed, outputs))
-            self._waiting_rows += rows
-            if self._waiting_rows < FLUSH_ROWS or not bin_now:
+            if waiting.add(feed, outputs, binned, rows) < (FLUSH_ROWS if bin_now else MAX_WAITING):
                 return
-            waiting, self._waiting, self._waiting_rows = self._waiting, [], 0
-        self._count_whole(waiting)
+            batches, rows = waiting.take()
+        self._count(*joined(batches), rows, waiting.weight)
 
     def flush(self) -> None:
-        """Bin the whole batches still waiting."""
-        with self._lock:
-            waiting, self._waiting, self._waiting_rows = self._waiting, [], 0
-        if waiting:
-            self._count_whole(waiting)
+        """Bin every row still waiting."""
+        for waiting in (self._whole, self._sampled):
+            with self._lock:
+                batches, rows = waiting.take()
+            if batches:
+                self._count(*joined(batches), rows, waiting.weight)
 
-    def _count_whole(self, batches: list[tuple[Feed, Feed]]) -> None:
-        if len(batches) == 1:
-            feed, outputs = batches[0]
-        else:
-            feed = {k: np.concatenate([f[k] for f, _ in batches]) for k in batches[0][0]}
-            outputs = {k: np.concatenate([o[k] for _, o in batches]) for k in batches[0][1]}
-        self._count(feed, outputs, len(next(iter(outputs.values()))), 1.0)
-
-    def _count(self, feed: Feed, outputs: Feed, rows: int, weight: float) -> None:
-        """Add ``rows`` predicted rows, binned as ``feed``/``outputs`` (each row standing
-        for ``weight`` rows)."""
+    def _count(self, feed: Feed, outputs: Feed, rows: int, weight: int) -> None:
+        """Add ``rows`` predicted rows, binned as ``feed``/``outputs`` (each binned row
+        standing for ``weight`` rows)."""
         slots = self.slots()
         if slots is None:
             return
@@ -183,7 +184,8 @@ class VersionMonitor:
         if proba is not None and self.manifest.task == "classification":
             vector[CONFIDENCE] = weight * float(proba.max(axis=1).sum())
         if self.binner is not None:
-            vector[FIXED:] = self.binner.count(feed, outputs) * weight
+            counts = self.binner.count(feed, outputs)
+            vector[FIXED:] = counts if weight == 1 else counts * weight
         slots.add(vector)
 
     def add_quality(self, labels: int, a: float, b: float) -> None:
