@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -196,3 +197,17 @@ def test_without_the_lane_and_inline_runs_the_answers_are_the_same(
     assert int(headers["content-length"]) == len(answer)
     assert bad[0] == 400
     assert "malformed JSON" in json.loads(bad[2])["error"]
+
+
+def test_an_idle_keep_alive_connection_is_closed(server: Server) -> None:
+    """No timer per response: the deadline sweep closes a connection idle for the
+    keep-alive time (5 s, seen to within the sweep's second)."""
+    with _connect(server) as sock:
+        reader = _Reader(sock)
+        sock.sendall(_request(V2, json.dumps(ROW).encode()))
+        assert reader.response()[0] == 200
+        answered = time.monotonic()
+        sock.settimeout(30)
+        assert sock.recv(1) == b""  # closed by the server, not by the timeout
+        idle = time.monotonic() - answered
+    assert 4 <= idle <= 15

@@ -80,11 +80,15 @@ class App:
                 self.service.metrics.in_progress.dec()
         self.sent(request, response, started)
 
-    def sent(self, request: Request, response: Response, started: float) -> None:
-        """After a response went out: the work that follows it, and the request metrics."""
+    def sent(
+        self, request: Request, response: Response, started: float, protocol: str | None = ""
+    ) -> None:
+        """After a response went out: the work that follows it, and the request metrics
+        (``protocol``: the metrics label when known, else found from the path)."""
         if request.after is not None:
             request.after()  # after the response: the client never waits for it
-        protocol = _protocol(request.path)
+        if protocol == "":
+            protocol = _protocol(request.path)
         if protocol is not None:
             seconds = time.perf_counter() - started
             labels = (request.model, request.version, protocol)

@@ -9,7 +9,9 @@ the head; otherwise the connection is closed (a late body gets a 408 first).
 
 A timer per request costs microseconds on the hot path, so each connection only notes its
 deadline (a float) and one sweep per second per worker closes the connections past theirs:
-a deadline is met to within a second.
+a deadline is met to within a second. The same sweep closes idle keep-alive connections
+(``timeout_keep_alive`` seconds after a response, at most ``header_timeout``), in place of
+the timer uvicorn sets and cancels around every response.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ class DeadlineProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self.header_timeout, self.body_timeout = header_timeout, body_timeout
         self.deadline: float | None = None
+        # After a response: the next head's deadline, once its first byte comes (until
+        # then ``deadline`` is the keep-alive one).
+        self.head_deadline: float | None = None
         self.in_body = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -60,10 +65,28 @@ class DeadlineProtocol(HttpToolsProtocol):
         self.deadline = None  # the app has the whole request: no client-side deadline
         self.in_body = False
 
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self.head_deadline is not None:  # no longer idle: the head's own deadline
+            self.deadline, self.head_deadline = self.head_deadline, None
+
     def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if not self.pipeline:  # a pipelined request already has its head in
-            self.deadline = self.loop.time() + self.header_timeout
+        """uvicorn's, except for its keep-alive timer (a timer set and cancelled for every
+        response): an idle connection is closed by the sweep once its deadline passes."""
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._unset_keepalive_if_required()
+        self.flow.resume_reading()
+        now = self.loop.time()
+        if self.pipeline:  # the next request already has its head in
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            if not self.pipeline:
+                self.deadline = now + self.header_timeout
+            return
+        self.head_deadline = now + self.header_timeout
+        self.deadline = now + min(self.timeout_keep_alive, self.header_timeout)
 
     def expire(self) -> None:
         self.deadline = None

@@ -147,7 +147,7 @@ class FastLane:
     def _reply(self, conn: FastProtocol, taken: _Taken, response: Response, t: float) -> None:
         self.service.metrics.in_progress.dec()
         conn.reply(taken.cycle, response)
-        self.app.sent(taken.request, response, t)
+        self.app.sent(taken.request, response, t, "v2")
 
 
 def find_app(loaded: Any) -> App | None:
