@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 
 import tabforge
-from tabforge.contract import encode_strict, v2
+from tabforge.contract import encode_strict, v2, v2client
 from tests.helpers import Cli
 
 WIRE = ["encode", "v2 json columns", "v2 json tensors", "v2 binary tensors", "v1 instances"]
@@ -53,7 +53,7 @@ def test_integer_codes_declared_categorical_train_and_answer_alike(
     model = tabforge.load("spend", registry=tmp_path / "models")
     rows = pl.read_csv(data, schema_overrides={"store": pl.Int64}).head(20)
     # What the Python client sends for these rows decodes to the API's own feed.
-    body = {"inputs": v2.column_inputs(rows.select("store", "amount"))}
+    body = {"inputs": v2client.column_inputs(rows.select("store", "amount"))}
     sent = v2.assemble(v2.decode_request(msgspec.json.encode(body)), model.manifest.inputs,
                        max_rows=100)  # fmt: skip
     direct = encode_strict(rows, model.manifest.inputs)

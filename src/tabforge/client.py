@@ -12,7 +12,7 @@ import httpx
 import polars as pl
 
 from tabforge.contract import outputs_frame, to_frame
-from tabforge.contract.v2 import column_inputs, output_arrays
+from tabforge.contract.v2client import column_inputs, output_arrays
 from tabforge.errors import TabforgeError
 
 

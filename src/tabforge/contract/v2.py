@@ -189,7 +189,9 @@ def tensor(
         what = f"{sample!r}" if sample is not None else "a value that does not fit"
         raise DataError(f"input {inp.name!r}: {inp.datatype} data holds {what}") from exc
     _check_count(inp, arr.size, expected)
-    if arr.dtype.kind == "f" and np.isinf(arr).any():
+    # One sum first: it is finite unless some value is Infinity or NaN (or the sum is too
+    # large), and only then is each value looked at.
+    if arr.dtype.kind == "f" and not math.isfinite(arr.sum()) and np.isinf(arr).any():
         raise DataError(f"input {inp.name!r} holds Infinity; send null or NaN for a missing value")
     return arr.reshape(inp.shape)
 
@@ -207,17 +209,17 @@ def assemble(
     binary: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """The onnxruntime feed, from grouped tensors or from one input per column."""
-    columns = [*inputs.numeric, *inputs.categorical]
     names = [i.name for i in request.inputs]
-    tensor_names = {t.name for t in inputs.tensors}
+    plan = _plan(inputs)
+    if all(n in plan.grouped for n in names):  # the usual request: the model's tensors
+        return _grouped(request, inputs, plan, max_rows=max_rows, binary=binary)
+    columns, tensor_names = plan.columns, plan.tensors
     unknown = [n for n in names if n not in columns and n not in tensor_names]
     if unknown:
         raise DataError(
             f"unknown input {unknown[0]!r}; send the tensors {sorted(tensor_names)} or one "
             f"input per column: {', '.join(columns)}"
         )
-    if all(n in tensor_names and n not in columns for n in names):
-        return _grouped(request, inputs, max_rows=max_rows, binary=binary)
     if any(n in tensor_names and n not in columns for n in names):
         raise DataError("send either the model's tensors or one input per column, not both")
     arrays: dict[str, np.ndarray] = {}
@@ -236,21 +238,41 @@ def assemble(
     return encode_strict(frame, inputs)
 
 
+class _Plan:
+    """What validating a request against a version's inputs needs, worked out once."""
+
+    def __init__(self, inputs: Inputs) -> None:
+        self.columns = {*inputs.numeric, *inputs.categorical}
+        self.tensors = {t.name for t in inputs.tensors}
+        self.grouped = self.tensors - self.columns  # tensor names that are not column names
+        self.widths = {NUMERIC_INPUT: len(inputs.numeric),
+                       CATEGORICAL_INPUT: len(inputs.categorical)}  # fmt: skip
+
+
+_PLANS: dict[int, tuple[Inputs, _Plan]] = {}  # id -> (the inputs, kept so the id stays theirs)
+
+
+def _plan(inputs: Inputs) -> _Plan:
+    found = _PLANS.get(id(inputs))
+    if found is None or found[0] is not inputs:
+        if len(_PLANS) >= 256:
+            _PLANS.clear()
+        found = _PLANS[id(inputs)] = (inputs, _Plan(inputs))
+    return found[1]
+
+
 def _grouped(
     request: InferenceRequest,
     inputs: Inputs,
+    plan: _Plan,
     *,
     max_rows: int,
     binary: dict[str, np.ndarray] | None,
 ) -> dict[str, np.ndarray]:
-    widths = {
-        NUMERIC_INPUT: len(inputs.numeric),
-        CATEGORICAL_INPUT: len(inputs.categorical),
-    }
     feed: dict[str, np.ndarray] = {}
     for inp in request.inputs:
         arr = tensor(inp, max_rows=max_rows, binary=binary)
-        width = widths[inp.name]
+        width = plan.widths[inp.name]
         if arr.ndim != 2 or arr.shape[1] != width:
             raise DataError(
                 f"input {inp.name!r}: shape must be [N, {width}], got {list(arr.shape)}"
@@ -350,39 +372,3 @@ def metadata(name: str, versions: list[int], manifest: Manifest) -> ModelMetadat
             "classes": manifest.outputs.classes,
         },
     )
-
-
-# The client's side of the same wire: what tabforge.Client sends and reads back.
-
-
-def column_inputs(frame: pl.DataFrame) -> list[dict[str, Any]]:
-    """One V2 input per column (MLServer's pandas convention), nulls as JSON null."""
-    return [_column_input(frame.get_column(c)) for c in frame.columns]
-
-
-def _column_input(s: pl.Series) -> dict[str, Any]:
-    if s.dtype.is_integer():
-        # Integers stay integers (codes such as 1, 2 must read "1", "2", never "1.0"); JSON
-        # INT64 has no null, so a column with gaps travels as text, which both numeric and
-        # categorical inputs read back exactly.
-        if s.null_count() == 0:
-            return {"name": s.name, "shape": [s.len()], "datatype": "INT64", "data": s.to_list()}
-        values = s.cast(pl.String).to_list()
-        return {"name": s.name, "shape": [len(values)], "datatype": "BYTES", "data": values}
-    if s.dtype.is_numeric():
-        values = s.cast(pl.Float64).fill_nan(None).to_list()
-        return {"name": s.name, "shape": [len(values)], "datatype": "FP64", "data": values}
-    if s.dtype == pl.Boolean:
-        return {"name": s.name, "shape": [s.len()], "datatype": "BOOL", "data": s.to_list()}
-    values = s.cast(pl.String).to_list()
-    return {"name": s.name, "shape": [len(values)], "datatype": "BYTES", "data": values}
-
-
-def output_arrays(outputs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    """V2 JSON response outputs -> arrays of their declared types and shapes."""
-    return {
-        out["name"]: np.array(out["data"], dtype=WIRE_TYPES.get(out["datatype"], object)).reshape(
-            out["shape"]
-        )
-        for out in outputs
-    }

@@ -16,7 +16,7 @@ import msgspec
 import numpy as np
 import polars as pl
 
-from tabforge.contract import Inputs, Tensors, v1, v2
+from tabforge.contract import Inputs, Tensors, v1, v2, v2client
 from tabforge.contract.binary import binary_inputs, binary_tensor
 from tabforge.errors import ParityError
 
@@ -29,7 +29,7 @@ def _rows(frame: pl.DataFrame, inputs: Inputs) -> pl.DataFrame:
 
 
 def _json_columns(frame: pl.DataFrame, feed: Tensors, inputs: Inputs) -> Tensors:
-    body = msgspec.json.encode({"inputs": v2.column_inputs(_rows(frame, inputs))})
+    body = msgspec.json.encode({"inputs": v2client.column_inputs(_rows(frame, inputs))})
     return v2.assemble(v2.decode_request(body), inputs, max_rows=max(1, frame.height))
 
 
