@@ -230,6 +230,29 @@ def test_a_version_without_an_evaluation_says_what_is_missing(
     assert data["parity"]["passed"] is True
 
 
+def test_a_damaged_evaluation_costs_the_page_its_figures_not_the_page(
+    registry: Path, tmp_path: Path
+) -> None:
+    damaged = tmp_path / "models"
+    shutil.copytree(registry, damaged)
+    (stored(damaged, "churn:1") / EVALUATION_FILE).write_text('{"task": "classif')  # cut short
+    out = tmp_path / "damaged.html"
+    result = invoke("report", "churn:1", "--registry", str(damaged), "-o", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.startswith("warning: ")
+    assert "evaluation.json is unreadable" in result.stderr
+    html = out.read_text()
+    assert html.count('class="missing"') >= 3
+    assert "evaluation.json is unreadable" in html
+    data = page_data(html)
+    assert data["evaluation"] is None
+    assert data["metrics"]["rows"]
+    assert data["parity"]["passed"] is True
+    compared = invoke("report", "churn:1", "churn:2", "--registry", str(damaged), "--json")
+    assert compared.exit_code == 0, compared.stderr
+    assert "evaluation.json is unreadable" in compared.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -19,10 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tabforge.contract.evaluation import EVALUATION_FILE
 from tabforge.registry import FilesystemRegistry, ServingPolicy
 from tests.e2e.server import BODY, Server, running, staged, until
 from tests.e2e.wire import grouped_json
-from tests.helpers import mixed_frame
+from tests.helpers import mixed_frame, stored
 
 ROWS = mixed_frame(3, seed=7).drop("label", "binary", "value")  # three rows per V2 request
 
@@ -257,3 +258,17 @@ def test_keys_guard_the_data_and_reports_but_not_the_page(
         snap = snapshot(server, **{"X-API-Key": "key-one"})
         assert snap["server"]["monitor"] is False
         assert [v["drift"] for v in snap["models"][0]["versions"]] == [None, None]
+
+
+def test_a_damaged_evaluation_still_gets_its_report(registry: Path, tmp_path: Path) -> None:
+    """The page without the stored figures, saying why: not a 400 or a 500."""
+    (stored(registry, "mixed:2") / EVALUATION_FILE).write_bytes(b'{"task": ')
+    with running(registry, tmp_path, "--no-monitor") as server:
+        r = httpx.get(f"{server.url}/v2/models/mixed/versions/2/report", timeout=60)
+        assert r.status_code == 200, r.text
+        assert "mixed:2" in r.text
+        assert "the evaluation.json stored with mixed:2 is unreadable" in r.text
+        assert str(registry) not in r.text  # no server paths on the page
+        fine = httpx.get(f"{server.url}/v2/models/mixed/versions/1/report", timeout=60)
+        assert fine.status_code == 200
+        assert "is unreadable" not in fine.text

@@ -69,6 +69,9 @@ def _page(
 
     store = open_registry(registry)
     subjects = [load_subject(store, r, data=data) for r in refs]
+    for subject in subjects:
+        if subject.unreadable:  # the page goes on without the stored figures, and says so
+            click.echo(f"warning: {subject.unreadable}; the page leaves its figures out", err=True)
     a = subjects[0].manifest
     if len(subjects) == 1:
         html, doc = version_doc(subjects[0])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tabforge.contract.evaluation import Evaluation
+from tabforge.errors import RegistryError
 from tabforge.registry.base import Registry
 from tabforge.registry.refs import ModelRef
 from tabforge.report.data import drift_of_file, evaluate_file
@@ -20,4 +22,14 @@ def load_subject(
     if data is not None:
         on_data = evaluate_file(model, manifest, data)
         drift = drift_of_file(model, manifest, data)
-    return Subject(manifest, store.evaluation(resolved), tuple(aliases), on_data, drift)
+    evaluation, unreadable = stored_evaluation(store, resolved)
+    return Subject(manifest, evaluation, tuple(aliases), on_data, drift, unreadable)
+
+
+def stored_evaluation(store: Registry, ref: str | ModelRef) -> tuple[Evaluation | None, str]:
+    """The version's stored evaluation, or None and why it could not be read: a damaged
+    ``evaluation.json`` costs the page its figures, not the page."""
+    try:
+        return store.evaluation(ref), ""
+    except RegistryError as exc:
+        return None, str(exc)

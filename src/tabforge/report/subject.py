@@ -27,6 +27,7 @@ class Subject:
     aliases: tuple[str, ...] = ()
     on_data: Evaluation | None = None  # recomputed on a labelled file (--data)
     drift: dict[str, Any] | None = None  # that file's drift window (monitor.offline)
+    unreadable: str = ""  # why the stored evaluation could not be read (the page goes on)
 
     @property
     def ref(self) -> str:
@@ -56,6 +57,11 @@ class Subject:
 
     def not_stored(self, what: str) -> str:
         """Why a part is missing, and how to get it."""
+        if self.unreadable:
+            return (
+                f"{what}: not shown ({self.unreadable}). `tabforge report {self.ref} --data "
+                "FILE` computes it on a labelled file."
+            )
         release = self.manifest.versions.get("tabforge")
         trained = f"tabforge {release}" if release else "an earlier tabforge"
         return (

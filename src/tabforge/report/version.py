@@ -154,6 +154,8 @@ def render_version(
     aliases: Sequence[str] = (),
     on_data: Evaluation | None = None,
     drift: dict[str, Any] | None = None,
+    unreadable: str = "",
 ) -> str:
     """One version's self-contained HTML page (for the server: no file I/O, no sklearn)."""
-    return render_subject(Subject(manifest, evaluation, tuple(aliases), on_data, drift))
+    subject = Subject(manifest, evaluation, tuple(aliases), on_data, drift, unreadable)
+    return render_subject(subject)

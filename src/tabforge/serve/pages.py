@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import threading
 from collections import OrderedDict
 from importlib import resources
 from typing import NewType
 
 from tabforge.contract import Manifest
+from tabforge.contract.evaluation import EVALUATION_FILE
 from tabforge.errors import NotFoundError
 from tabforge.registry.base import Registry
 from tabforge.serve.http import Header, Response
+
+log = logging.getLogger("tabforge.serve")
 
 # Response types of the route table: what the OpenAPI document says these routes send.
 Html = NewType("Html", str)
@@ -103,10 +107,16 @@ class Reports:
                 self._kept.move_to_end(key)
                 return found
         # Imported here: the report's code loads on the first report, not with every worker.
+        from tabforge.report.load import stored_evaluation
         from tabforge.report.version import render_version
 
-        evaluation = self.store.evaluation(f"{manifest.name}:{manifest.version}")
-        body = render_version(manifest, evaluation, aliases=aliases).encode()
+        ref = f"{manifest.name}:{manifest.version}"
+        evaluation, unreadable = stored_evaluation(self.store, ref)
+        if unreadable:  # the detail names server paths: it goes to the log, not the page
+            log.warning("report of %s without its evaluation: %s", ref, unreadable)
+            unreadable = f"the {EVALUATION_FILE} stored with {ref} is unreadable"
+        page = render_version(manifest, evaluation, aliases=aliases, unreadable=unreadable)
+        body = page.encode()
         with self._lock:
             self._kept[key] = body
             while len(self._kept) > REPORTS_KEPT:
