@@ -259,12 +259,7 @@ def _diff_rows(ma: Manifest, mb: Manifest) -> list[dict[str, Any]]:
         {"field": "task", "a": ma.task, "b": mb.task},
         {"field": "model", "a": ma.estimator.name, "b": mb.estimator.name},
     ]
-    kinds_a = {c: "numeric" for c in ma.inputs.numeric} | {
-        c: "categorical" for c in ma.inputs.categorical
-    }
-    kinds_b = {c: "numeric" for c in mb.inputs.numeric} | {
-        c: "categorical" for c in mb.inputs.categorical
-    }
+    kinds_a, kinds_b = ma.inputs.kinds(), mb.inputs.kinds()
     for column in [*kinds_a, *(c for c in kinds_b if c not in kinds_a)]:
         rows.append(
             {

@@ -36,6 +36,10 @@ class Inputs(msgspec.Struct, frozen=True):
     tensors: list[TensorSpec]
     missing_text: str = ""  # how a missing categorical value is sent in the string tensor
 
+    def kinds(self) -> dict[str, str]:
+        """Each input column's kind (numeric, categorical), numeric columns first."""
+        return {c: "numeric" for c in self.numeric} | {c: "categorical" for c in self.categorical}
+
 
 class Outputs(msgspec.Struct, frozen=True):
     tensors: list[TensorSpec]

@@ -14,12 +14,6 @@ from tabforge.contract.manifest import Manifest
 SHOWN_CATEGORIES = 10
 
 
-def kinds(manifest: Manifest) -> dict[str, str]:
-    return {c: "numeric" for c in manifest.inputs.numeric} | {
-        c: "categorical" for c in manifest.inputs.categorical
-    }
-
-
 def _listed(values: list[str]) -> str:
     shown = ", ".join(values[:SHOWN_CATEGORIES])
     more = len(values) - SHOWN_CATEGORIES
@@ -28,7 +22,7 @@ def _listed(values: list[str]) -> str:
 
 def schema_changes(a: Manifest, b: Manifest) -> list[dict[str, Any]]:
     """Each difference as ``{"what", "column", "a", "b"}``, in A's column order."""
-    ka, kb = kinds(a), kinds(b)
+    ka, kb = a.inputs.kinds(), b.inputs.kinds()
     out: list[dict[str, Any]] = []
     for column in [*ka, *(c for c in kb if c not in ka)]:
         old, new = ka.get(column), kb.get(column)
