@@ -184,7 +184,8 @@ def test_the_page_and_only_its_named_files_are_served(two: Server) -> None:
     assert page.headers["content-type"] == "text/html; charset=utf-8"
     assert 'src="/static/dashboard.js"' in page.text
     assert 'data-keys="no"' in page.text
-    kinds = {"dashboard.js": "text/javascript", "charts.js": "text/javascript",
+    kinds = {"dashboard.js": "text/javascript", "dashparts.js": "text/javascript",
+             "dashdrift.js": "text/javascript", "charts.js": "text/javascript",
              "dashboard.css": "text/css"}  # fmt: skip
     for name, kind in kinds.items():
         r = httpx.get(f"{two.url}/static/{name}")

@@ -40,6 +40,8 @@ PAGE = ("serve", "static", "dashboard.html")
 # The files /static/{file} serves (name -> where in the package, content type): no other.
 STATIC: dict[str, tuple[tuple[str, ...], bytes]] = {
     "dashboard.js": (("serve", "static", "dashboard.js"), SCRIPT),
+    "dashparts.js": (("serve", "static", "dashparts.js"), SCRIPT),
+    "dashdrift.js": (("serve", "static", "dashdrift.js"), SCRIPT),
     "dashboard.css": (("serve", "static", "dashboard.css"), STYLE),
     "charts.js": (("report", "static", "charts.js"), SCRIPT),
 }

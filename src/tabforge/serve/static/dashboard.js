@@ -21,152 +21,15 @@
   var state = { snaps: [], series: {}, cards: {}, timer: null, failures: 0 };
   var needsKey = document.body.getAttribute("data-keys") === "yes";
 
-  // -- DOM ---------------------------------------------------------------------------------
+  // -- building blocks (dashparts.js) and drift (dashdrift.js) ----------------------------
 
   function $(id) { return document.getElementById(id); }
-
-  /* h("td", {class: "num"}, "12", child, ...): strings become text nodes, never markup. */
-  function h(tag, attrs) {
-    var el = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) {
-      var v = attrs[k];
-      if (v === null || v === undefined || v === false) return;
-      if (k === "style") Object.keys(v).forEach(function (p) { el.style[p] = v[p]; });
-      else if (k.slice(0, 2) === "on") el.addEventListener(k.slice(2), v);
-      else el.setAttribute(k, v === true ? "" : v);
-    });
-    for (var i = 2; i < arguments.length; i++) append(el, arguments[i]);
-    return el;
-  }
-
-  function append(el, child) {
-    if (child === null || child === undefined || child === false) return;
-    if (Array.isArray(child)) { child.forEach(function (c) { append(el, c); }); return; }
-    el.appendChild(typeof child === "object" ? child : document.createTextNode(String(child)));
-  }
-
-  function fill(el, children) {
-    while (el.firstChild) el.removeChild(el.firstChild);
-    append(el, children);
-  }
-
-  // -- numbers -----------------------------------------------------------------------------
-
-  function ok(v) { return typeof v === "number" && isFinite(v); }
-  var DASH = "\u2013";
-
-  function num(v, digits) {
-    if (!ok(v)) return DASH;
-    return v.toLocaleString("en", { maximumFractionDigits: digits === undefined ? 1 : digits });
-  }
-
-  function perSecond(v) {
-    if (!ok(v)) return DASH;
-    return num(v, v >= 100 ? 0 : v >= 10 ? 1 : 2);
-  }
-
-  function millis(seconds) {
-    if (!ok(seconds)) return DASH;
-    var m = seconds * 1000;
-    return num(m, m >= 100 ? 0 : m >= 10 ? 1 : 2);
-  }
-
-  function percent(v, digits) { return ok(v) ? num(v * 100, digits === undefined ? 1 : digits) + "\u202f%" : DASH; }
-
-  function total(counts, pick) {
-    var s = 0;
-    Object.keys(counts || {}).forEach(function (k) { if (!pick || pick(k)) s += counts[k]; });
-    return s;
-  }
-
-  function isError(code) { return Number(code) >= 400; }
-
-  function zeros(hist) { return { bounds: hist.bounds, counts: hist.counts.map(function () { return 0; }), sum: 0 }; }
-
-  /* The difference of two cumulative histograms (older may be missing: zeros). null on a reset. */
-  function histDelta(older, newer) {
-    if (!newer) return null;
-    if (!older || older.counts.length !== newer.counts.length) older = zeros(newer);
-    var counts = newer.counts.map(function (c, i) { return c - older.counts[i]; });
-    if (counts.some(function (c) { return c < 0; })) return null;
-    return { bounds: newer.bounds, counts: counts, sum: newer.sum - older.sum };
-  }
-
-  /* Prometheus' histogram_quantile: linear inside the bucket; the last finite bound caps it. */
-  function quantile(q, d) {
-    if (!d) return null;
-    var n = d.counts[d.counts.length - 1];
-    if (!(n > 0)) return null;
-    var rank = q * n;
-    for (var i = 0; i < d.bounds.length; i++) {
-      if (d.counts[i] >= rank) {
-        var lo = i ? d.bounds[i - 1] : 0, below = i ? d.counts[i - 1] : 0;
-        var inside = d.counts[i] - below;
-        return inside > 0 ? lo + (d.bounds[i] - lo) * (rank - below) / inside : d.bounds[i];
-      }
-    }
-    return d.bounds[d.bounds.length - 1];
-  }
-
-  function mean(d) {
-    if (!d) return null;
-    var n = d.counts[d.counts.length - 1];
-    return n > 0 ? d.sum / n : null;
-  }
-
-  function counterDelta(older, newer, pick) {
-    var d = total(newer, pick) - total(older || {}, pick);
-    return d >= 0 ? d : null;
-  }
-
-  function byName(list) {
-    var out = {};
-    (list || []).forEach(function (x) { out[x.name !== undefined ? x.name : x.version] = x; });
-    return out;
-  }
-
-  /* Rates and quantiles between two snapshots. */
-  function interval(a, b) {
-    var dt = b.server.time - a.server.time;
-    if (!(dt > 0)) return null;
-    var latency = histDelta(a.server.latency, b.server.latency);
-    var req = counterDelta(a.server.requests, b.server.requests);
-    var err = counterDelta(a.server.requests, b.server.requests, isError);
-    var out = {
-      dt: dt,
-      rps: req === null ? null : req / dt,
-      eps: err === null ? null : err / dt,
-      errorShare: req ? err / req : null,
-      p50: quantile(0.5, latency), p99: quantile(0.99, latency),
-      models: {},
-    };
-    var before = byName(a.models);
-    b.models.forEach(function (m) {
-      var am = before[m.name] || { versions: [] };
-      var versions = byName(am.versions);
-      var mv = { rps: null, eps: null, versions: {} };
-      var r = counterDelta(am.requests, m.requests), e = counterDelta(am.requests, m.requests, isError);
-      mv.rps = r === null ? null : r / dt;
-      mv.eps = e === null ? null : e / dt;
-      m.versions.forEach(function (v) {
-        var av = versions[v.version] || {};
-        var inf = histDelta(av.inference, v.inference), rows = histDelta(av.batch_rows, v.batch_rows);
-        var vr = counterDelta(av.requests, v.requests), ve = counterDelta(av.requests, v.requests, isError);
-        var hit = counterDelta(av.cache, v.cache, function (k) { return k === "hit"; });
-        var looked = counterDelta(av.cache, v.cache);
-        mv.versions[v.version] = {
-          rps: vr === null ? null : vr / dt,
-          eps: ve === null ? null : ve / dt,
-          errorShare: vr ? ve / vr : null,
-          p50: quantile(0.5, inf), p99: quantile(0.99, inf),
-          rowsPerCall: mean(rows),
-          hitRate: looked ? hit / looked : null,
-        };
-      });
-      out.models[m.name] = mv;
-    });
-    return out;
-  }
+  var D = window.TabforgeDash;
+  var h = D.h, append = D.append, fill = D.fill;
+  var ok = D.ok, DASH = D.DASH, num = D.num, perSecond = D.perSecond, millis = D.millis;
+  var percent = D.percent, total = D.total, quantile = D.quantile, mean = D.mean;
+  var interval = D.interval;
+  var driftBadge = window.TabforgeDashDrift.badge, driftBlock = window.TabforgeDashDrift.block;
 
   // -- history -----------------------------------------------------------------------------
 
@@ -360,17 +223,6 @@
     return h("div", {}, h("span", { class: "k" }, "feedback"), num(joined, 0) + " labels joined, " + num(unknown, 0) + " unknown ids");
   }
 
-  function driftBadge(v, server) {
-    if (!server.monitor) return h("span", { class: "badge off" }, "monitoring off");
-    var dr = v.drift;
-    if (dr.drift !== "on") return h("span", { class: "badge off" }, "no reference");
-    if (dr.alert) return h("span", { class: "badge alert" }, "drift alert");
-    if (!dr.rows) return h("span", { class: "badge off", title: "no rows predicted in the window" }, "no traffic");
-    var waiting = dr.features.concat(dr.outputs).some(function (f) { return f.reason; });
-    if (waiting) return h("span", { class: "badge wait", title: "the alert limits need more rows in the window" }, "too few rows");
-    return h("span", { class: "badge ok" }, "ok");
-  }
-
   var HINTS = {
     "Req/s": "requests per second, last " + TILE_S + " s",
     "p50 ms": "inference time per model call, last " + TILE_S + " s",
@@ -403,107 +255,6 @@
         h("td", {}, h("a", { href: v.report, target: "_blank", rel: "noopener", class: "report-link", onclick: openReport }, "report")));
     });
     return h("table", { class: "versions" }, h("thead", {}, head), h("tbody", {}, rows));
-  }
-
-  function liveLine(dr, task) {
-    var live = dr.live, parts = [];
-    var hold = live.holdout || {};
-    function metric(label, key, digits) {
-      if (!ok(live[key])) return;
-      parts.push(h("span", {}, h("span", { class: "k" }, label + " "), num(live[key], digits),
-        ok(hold[key]) ? h("span", { class: "muted" }, " (hold-out " + num(hold[key], digits) + ")") : null));
-    }
-    if (task === "classification") {
-      if (ok(live.expected_accuracy_estimate)) {
-        parts.push(h("span", {}, h("span", { class: "k" }, "expected accuracy, no labels "),
-          num(live.expected_accuracy_estimate, 3),
-          ok(hold.accuracy) ? h("span", { class: "muted" }, " (hold-out accuracy " + num(hold.accuracy, 3) + ")") : null));
-      }
-      metric("accuracy", "accuracy", 3);
-      metric("log loss", "log_loss", 3);
-    } else {
-      metric("MAE", "mae", 3);
-      metric("RMSE", "rmse", 3);
-    }
-    parts.push(h("span", {}, h("span", { class: "k" }, "labelled rows "), num(live.labels, 0)));
-    var out = [];
-    parts.forEach(function (p, i) { if (i) out.push(" \u00b7 "); out.push(p); });
-    return h("div", { class: "live" }, out);
-  }
-
-  function driftBlock(m, v, server) {
-    var title = h("h3", {}, m.name + " v" + v.version + " \u00b7 drift and live quality", driftBadge(v, server));
-    if (!server.monitor) {
-      return h("div", { class: "drift-block", "data-version": v.version }, title,
-        h("div", { class: "live muted" }, "monitoring off: the server runs with --no-monitor"));
-    }
-    var dr = v.drift;
-    append(title, h("span", { class: "muted" }, "last " + dr.window + ": " + num(dr.rows, 0) + " rows" +
-      (dr.drift_rows !== dr.rows ? " (" + num(dr.drift_rows, 0) + " binned)" : "")));
-    var block = h("div", { class: "drift-block" + (dr.alert ? " alerting" : ""), "data-version": v.version }, title, liveLine(dr, v.task));
-    if (dr.drift !== "on") {
-      append(block, h("div", { class: "muted" }, "no drift reference in this version's manifest (stored before monitoring)"));
-      return block;
-    }
-    if (!dr.rows) {
-      append(block, h("div", { class: "muted" }, "no rows predicted in the last " + dr.window + ": nothing to compare yet"));
-      return block;
-    }
-    append(block, driftTable(dr));
-    return block;
-  }
-
-  function byPsi(a, b) {
-    if (a.alert !== b.alert) return a.alert ? -1 : 1;
-    return (ok(b.psi) ? b.psi : -1) - (ok(a.psi) ? a.psi : -1);
-  }
-
-  function driftTable(dr) {
-    var columns = dr.features.concat(dr.outputs);
-    var scale = 0;
-    columns.forEach(function (f) {
-      if (ok(f.psi)) scale = Math.max(scale, f.psi);
-      if (f.threshold) scale = Math.max(scale, f.threshold.psi * 1.5);
-    });
-    scale = scale || 0.25;
-    var head = h("tr", {}, ["Column", "PSI (bar; line = alert limit)", "PSI", "JS", "Missing", "Out of range / unseen", "Status"]
-      .map(function (t, i) { return h("th", { class: i >= 2 && i <= 5 ? "num" : null }, t); }));
-    var body = [];
-    [["features", dr.features], ["outputs", dr.outputs]].forEach(function (g) {
-      if (!g[1].length) return;
-      body.push(h("tr", { class: "group-row" }, h("td", { colspan: 7 }, g[0] === "features" ? "input columns" : "model outputs")));
-      g[1].slice().sort(byPsi).forEach(function (f) { body.push(driftRow(f, scale)); });
-    });
-    return h("div", { class: "table-wrap" }, h("table", { class: "drift-table" }, h("thead", {}, head), h("tbody", {}, body)));
-  }
-
-  /* Which statistic crossed its limit (the bar shows PSI; JS alerts too). */
-  function overLimit(f) {
-    if (!f.threshold) return "";
-    var over = [];
-    if (f.psi > f.threshold.psi) over.push("PSI " + num(f.psi, 3) + " > " + num(f.threshold.psi, 3));
-    if (f.js > f.threshold.js) over.push("JS " + num(f.js, 3) + " > " + num(f.threshold.js, 3));
-    return over.join(", ");
-  }
-
-  function driftRow(f, scale) {
-    var width = ok(f.psi) ? Math.min(100, f.psi / scale * 100) : 0;
-    var track = h("div", { class: "psi-track", title: "PSI " + num(f.psi, 4) + (f.threshold ? ", alert above " + num(f.threshold.psi, 4) : "") },
-      h("div", { class: "psi-fill" + (f.alert ? " alert" : ""), style: { width: width.toFixed(1) + "%" } }),
-      f.threshold ? h("div", { class: "psi-limit", style: { left: Math.min(100, f.threshold.psi / scale * 100).toFixed(1) + "%" } }) : null);
-    var other = f.kind === "numeric" ? f.out_of_range_rate : f.unseen_rate;
-    var status = f.alert ? h("span", { class: "badge alert", title: overLimit(f) }, "alert")
-      : !ok(f.psi) ? h("span", { class: "muted" }, "no rows")
-        : f.reason ? h("span", { class: "badge wait", title: f.reason }, "few rows")
-          : h("span", { class: "badge ok" }, "ok");
-    return h("tr", { class: f.alert ? "alert" : null, "data-column": f.name },
-      h("td", {}, f.name, " ", h("span", { class: "muted" }, f.kind)),
-      h("td", { class: "psi-cell" }, track),
-      h("td", { class: "num" }, num(f.psi, 3)),
-      h("td", { class: "num" }, num(f.js, 3)),
-      h("td", { class: "num" }, percent(f.missing_rate)),
-      h("td", { class: "num" }, percent(other)),
-      h("td", {}, status));
   }
 
   // -- reports: with a key they are fetched with it and opened from a blob: URL -----------
