@@ -111,8 +111,8 @@ class OnRows(Protocol):
     def __call__(self, feed: Feed, outputs: Outputs, *, bin_now: bool = True) -> None: ...
 
 
-Result = tuple[Outputs, float] | BaseException
-Deliver = Callable[[Outputs | BaseException], None]
+Result = Outputs | BaseException  # what one request of a batch gets
+Deliver = Callable[[Result], None]
 
 
 @dataclass
@@ -250,7 +250,7 @@ class Batcher:
                 outputs = self._run(feed)
             except Exception as exc:  # handed to its request
                 return self._report(batch, started, _Ran([exc], []))
-            return self._report(batch, started, _Ran([(outputs, started)], [(feed, outputs)]))
+            return self._report(batch, started, _Ran([outputs], [(feed, outputs)]))
         names = batch[0].feed.keys()
         feed = {name: np.concatenate([item.feed[name] for item in batch]) for name in names}
         try:
@@ -264,14 +264,14 @@ class Batcher:
                 except Exception as exc:
                     alone.results.append(exc)
                     continue
-                alone.results.append((answer, started))
+                alone.results.append(answer)
                 alone.ran.append((item.feed, answer))
             return self._report(batch, started, alone)
         split: list[Result] = []
         offset = 0
         for item in batch:
             end = offset + item.rows
-            split.append(({k: v[offset:end] for k, v in outputs.items()}, started))
+            split.append({k: v[offset:end] for k, v in outputs.items()})
             offset = end
         return self._report(batch, started, _Ran(split, [(feed, outputs)]))
 
@@ -308,6 +308,6 @@ class Batcher:
         self._busy -= 1
         results = [outcome] * len(batch) if isinstance(outcome, BaseException) else outcome.results
         for item, result in zip(batch, results, strict=True):
-            item.deliver(result if isinstance(result, BaseException) else result[0])
+            item.deliver(result)
         if kick:
             self._kick()

@@ -76,7 +76,6 @@ class DeadlineProtocol(HttpToolsProtocol):
         self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
-        self._unset_keepalive_if_required()
         self.flow.resume_reading()
         now = self.loop.time()
         if self.pipeline:  # the next request already has its head in
