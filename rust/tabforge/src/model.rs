@@ -1,0 +1,151 @@
+//! One stored version, loaded: its manifest, a pool of sessions, and `predict`.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::contract::{self, Feed};
+use crate::engine::{Engine, Options};
+use crate::error::{Error, Result};
+use crate::manifest::Manifest;
+use crate::outputs::{Outputs, Prediction};
+use crate::refs::ModelRef;
+use crate::registry::{MANIFEST_FILE, MODEL_FILE};
+
+/// A loaded model version, safe to share between threads (`Arc<Model>`).
+#[derive(Debug)]
+pub struct Model {
+    dir: PathBuf,
+    manifest: Manifest,
+    engine: Engine,
+    reference: ModelRef,
+    /// Output widths learned from the warm-up row (clustering scores are declared -1).
+    empty: Outputs,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Model {
+    /// Open one version folder (`model.onnx` + `manifest.json`) with default options.
+    ///
+    /// The manifest's format version must be one this crate reads, and `model.onnx` must
+    /// match the manifest's sha256; the model then runs once on a row of missing values.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Model> {
+        Model::open_with(dir, &Options::default())
+    }
+
+    /// [`Model::open`] with session options.
+    pub fn open_with(dir: impl AsRef<Path>, options: &Options) -> Result<Model> {
+        let dir = dir.as_ref().to_path_buf();
+        let manifest_path = dir.join(MANIFEST_FILE);
+        let raw = match std::fs::read(&manifest_path) {
+            Ok(raw) => raw,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::Registry(format!(
+                    "{} is missing",
+                    manifest_path.display()
+                )))
+            }
+            Err(e) => return Err(Error::io(&manifest_path, e)),
+        };
+        let manifest = Manifest::from_json(&raw, &manifest_path.display().to_string())?;
+        let model_path = dir.join(MODEL_FILE);
+        let bytes = match std::fs::read(&model_path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::Registry(format!(
+                    "{} is missing",
+                    model_path.display()
+                )))
+            }
+            Err(e) => return Err(Error::io(&model_path, e)),
+        };
+        if hex(&Sha256::digest(&bytes)) != manifest.model_sha256 {
+            return Err(Error::Registry(format!(
+                "{} is corrupt: its sha256 does not match the manifest",
+                model_path.display()
+            )));
+        }
+        let engine = Engine::new(&bytes, &manifest, options)?;
+        let reference = ModelRef {
+            name: manifest.name.clone(),
+            version: Some(manifest.version),
+            alias: None,
+        };
+        let mut model = Model {
+            dir,
+            manifest,
+            engine,
+            reference,
+            empty: Outputs::default(),
+        };
+        let probe = model.run(&Feed::probe(&model.manifest.inputs))?;
+        model.empty = probe.rows_between(0, 0);
+        Ok(model)
+    }
+
+    pub(crate) fn set_reference(&mut self, reference: ModelRef) {
+        self.reference = reference;
+    }
+
+    /// The manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// What this version was loaded as (`churn:4`, or `churn@production` resolved to 4).
+    pub fn reference(&self) -> &ModelRef {
+        &self.reference
+    }
+
+    /// The version number.
+    pub fn version(&self) -> u64 {
+        self.manifest.version
+    }
+
+    /// The folder it was loaded from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Widths of the two input tensors (numeric columns, categorical columns).
+    pub fn widths(&self) -> (usize, usize) {
+        (
+            self.manifest.inputs.numeric.len(),
+            self.manifest.inputs.categorical.len(),
+        )
+    }
+
+    /// Encode rows (your `#[derive(Serialize)]` structs, `serde_json` records, maps) by the
+    /// contract's rules.
+    pub fn encode<T: serde::Serialize>(&self, rows: &[T]) -> Result<Feed> {
+        contract::encode_rows(rows, &self.manifest.inputs)
+    }
+
+    /// Run the graph on an encoded feed: the raw output tensors. Blocks the calling thread
+    /// (use `tokio::task::spawn_blocking` from async code, or the router's batcher).
+    pub fn run(&self, feed: &Feed) -> Result<Outputs> {
+        let (k, m) = self.widths();
+        if feed.numeric.len() != feed.rows * k || feed.categorical.len() != feed.rows * m {
+            return Err(Error::bad(format!(
+                "the feed holds {} numeric and {} categorical values for {} rows; the model takes \
+                 {k} and {m} per row",
+                feed.numeric.len(),
+                feed.categorical.len(),
+                feed.rows
+            )));
+        }
+        if feed.rows == 0 && !self.empty.tensors.is_empty() {
+            return Ok(self.empty.clone()); // some graphs (k-NN) fail on zero rows
+        }
+        self.engine.run(feed, (k, m))
+    }
+
+    /// Encode, run and type: one [`Prediction`] per row.
+    pub fn predict<T: serde::Serialize>(&self, rows: &[T]) -> Result<Vec<Prediction>> {
+        let feed = self.encode(rows)?;
+        self.run(&feed)?.predictions(&self.manifest)
+    }
+}

@@ -1,0 +1,365 @@
+//! The models a server holds, kept in step with the registry.
+//!
+//! Every version of every served model is loaded once (sha256-checked, warmed up) with its
+//! own batcher. `refresh` compares the registry with what is loaded and swaps in a new
+//! snapshot: new versions appear, a moved alias changes the default, routes change the
+//! split, deleted versions leave. A request keeps the version it started with. A version
+//! that fails to load is reported once and skipped; whatever served before keeps serving.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use blake2::digest::{Update, VariableOutput};
+
+use crate::error::{quoted, Error, Result};
+use crate::model::Model;
+use crate::refs::{validate_name, ModelRef};
+use crate::registry::Registry;
+use crate::serve::batcher::Batcher;
+use crate::serve::metrics::Metrics;
+use crate::serve::ServeConfig;
+
+/// One loaded version and its queue.
+#[derive(Debug)]
+pub struct Version {
+    /// The model.
+    pub model: Arc<Model>,
+    /// Its batching queue.
+    pub batcher: Batcher,
+}
+
+/// A model as served right now.
+#[derive(Debug, Clone)]
+pub struct Served {
+    /// Model name.
+    pub name: String,
+    /// Loaded versions.
+    pub versions: BTreeMap<u64, Arc<Version>>,
+    /// What an unversioned request gets without a route.
+    pub default: u64,
+    /// Traffic route: (version, cumulative weight); empty sends everything to `default`.
+    pub route: Vec<(u64, u64)>,
+}
+
+static SEED: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
+
+fn random_below(total: u64) -> u64 {
+    // splitmix64 over a shared counter: cheap, and good enough to split traffic.
+    let mut z = SEED.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) % total
+}
+
+/// The point a routing key lands on: blake2b with an 8-byte digest, big-endian, modulo the
+/// route's total weight, exactly as the Python server computes it.
+pub fn route_point(key: &str, total: u64) -> u64 {
+    let mut digest = [0u8; 8];
+    if let Ok(mut hasher) = blake2::Blake2bVar::new(8) {
+        hasher.update(key.as_bytes());
+        let _ = hasher.finalize_variable(&mut digest);
+    }
+    u64::from_be_bytes(digest) % total.max(1)
+}
+
+impl Served {
+    /// An explicit version; else the route's pick (sticky per key); else the default.
+    pub fn choose(&self, version: Option<&str>, key: Option<&str>) -> Result<(u64, Arc<Version>)> {
+        if let Some(text) = version {
+            let found = text
+                .parse::<u64>()
+                .ok()
+                .filter(|_| text.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| Some((v, self.versions.get(&v)?.clone())));
+            return found.ok_or_else(|| {
+                Error::NotFound(format!(
+                    "model {} has no version {}",
+                    quoted(&self.name),
+                    quoted(text)
+                ))
+            });
+        }
+        let number = match (self.route.last(), key) {
+            (Some((_, total)), key) => {
+                let point = key.map_or_else(|| random_below(*total), |k| route_point(k, *total));
+                self.route
+                    .iter()
+                    .find(|(_, upto)| point < *upto)
+                    .map_or(self.default, |(v, _)| *v)
+            }
+            (None, _) => self.default,
+        };
+        let chosen = self
+            .versions
+            .get(&number)
+            .or_else(|| self.versions.get(&self.default));
+        chosen.map(|v| (number, v.clone())).ok_or_else(|| {
+            Error::NotReady(format!(
+                "model {} has no version loaded",
+                quoted(&self.name)
+            ))
+        })
+    }
+}
+
+/// Every served model, one consistent snapshot at a time.
+#[derive(Debug)]
+pub struct Models {
+    registry: Option<Registry>,
+    config: ServeConfig,
+    snapshot: RwLock<Arc<BTreeMap<String, Arc<Served>>>>,
+    ready: AtomicBool,
+    failed: Mutex<BTreeMap<String, String>>,
+    refreshing: Mutex<()>,
+    pub(crate) metrics: Arc<Metrics>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Models {
+    /// Models served from a registry; call [`Models::refresh`] (blocking) to load them.
+    /// Must be called inside a tokio runtime.
+    pub fn from_registry(registry: Registry, config: ServeConfig) -> Arc<Models> {
+        Arc::new(Models::new(Some(registry), config))
+    }
+
+    /// Serve models you loaded yourself (no registry, no reload), one version each.
+    /// Must be called inside a tokio runtime.
+    pub fn from_models(models: Vec<Model>, config: ServeConfig) -> Arc<Models> {
+        let me = Models::new(None, config);
+        let mut table = BTreeMap::new();
+        for model in models {
+            let name = model.manifest().name.clone();
+            let version = model.version();
+            let loaded = me.start(Arc::new(model));
+            let served = table.entry(name.clone()).or_insert_with(|| Served {
+                name,
+                versions: BTreeMap::new(),
+                default: version,
+                route: vec![],
+            });
+            served.versions.insert(version, loaded);
+            served.default = served.default.max(version);
+        }
+        let table: BTreeMap<String, Arc<Served>> =
+            table.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
+        me.metrics
+            .set_loaded(table.values().map(|s| s.versions.len()).sum(), 0);
+        *me.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(table);
+        me.ready.store(true, Ordering::Release);
+        Arc::new(me)
+    }
+
+    fn new(registry: Option<Registry>, config: ServeConfig) -> Models {
+        Models {
+            registry,
+            config,
+            snapshot: RwLock::new(Arc::new(BTreeMap::new())),
+            ready: AtomicBool::new(false),
+            failed: Mutex::new(BTreeMap::new()),
+            refreshing: Mutex::new(()),
+            metrics: Arc::new(Metrics::default()),
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
+
+    /// The settings served with.
+    pub fn config(&self) -> &ServeConfig {
+        &self.config
+    }
+
+    /// Whether the first load is done.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// The current snapshot.
+    pub fn snapshot(&self) -> Arc<BTreeMap<String, Arc<Served>>> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The model as served right now.
+    pub fn served(&self, name: &str) -> Result<Arc<Served>> {
+        if !self.is_ready() {
+            return Err(Error::NotReady("models are still loading".into()));
+        }
+        let found = validate_name(name)
+            .ok()
+            .and_then(|_| self.snapshot().get(name).cloned());
+        found.ok_or_else(|| Error::NotFound(format!("unknown model {}", quoted(name))))
+    }
+
+    fn start(&self, model: Arc<Model>) -> Arc<Version> {
+        let name = model.manifest().name.clone();
+        let policy = self
+            .config
+            .model_batching
+            .get(&name)
+            .copied()
+            .unwrap_or(self.config.batch);
+        let slots = self.config.options.session_count();
+        let _guard = self.runtime.enter();
+        let batcher = Batcher::start(model.clone(), policy, slots, self.metrics.clone());
+        Arc::new(Version { model, batcher })
+    }
+
+    /// Apply registry changes (blocking: loads models); true if anything served changed.
+    pub fn refresh(&self) -> bool {
+        let Some(registry) = &self.registry else {
+            return false;
+        };
+        let _one = self.refreshing.lock().unwrap_or_else(|p| p.into_inner());
+        let names = if self.config.models.is_empty() {
+            match registry.names() {
+                Ok(names) => names,
+                Err(e) => {
+                    self.fail("registry", &format!("cannot read registry: {e}"));
+                    return false;
+                }
+            }
+        } else {
+            self.config.models.clone()
+        };
+        let before = self.snapshot();
+        let mut table = BTreeMap::new();
+        for name in &names {
+            if let Some(served) = self.refresh_model(registry, name, before.get(name)) {
+                table.insert(name.clone(), served);
+            }
+        }
+        let changed = table.len() != before.len()
+            || table
+                .iter()
+                .any(|(k, v)| before.get(k).is_none_or(|b| !Arc::ptr_eq(b, v)));
+        if changed {
+            let loaded = table.values().map(|s| s.versions.len()).sum();
+            *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(table);
+            self.metrics
+                .set_loaded(loaded, self.failed.lock().map(|f| f.len()).unwrap_or(0));
+        }
+        self.ready.store(true, Ordering::Release);
+        changed
+    }
+
+    fn fail(&self, key: &str, why: &str) {
+        let mut failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        if failed.insert(key.to_string(), why.to_string()).as_deref() != Some(why) {
+            tracing::warn!("not served: {why}");
+        }
+        self.metrics.set_loaded(
+            self.snapshot().values().map(|s| s.versions.len()).sum(),
+            failed.len(),
+        );
+    }
+
+    fn refresh_model(
+        &self,
+        registry: &Registry,
+        name: &str,
+        current: Option<&Arc<Served>>,
+    ) -> Option<Arc<Served>> {
+        let on_disk = match registry.versions(name) {
+            Ok(v) => v,
+            Err(e) => {
+                self.fail(name, &e.to_string());
+                return current.cloned();
+            }
+        };
+        if on_disk.is_empty() {
+            if current.is_some() {
+                tracing::info!("{name} left the registry; no longer served");
+            } else {
+                self.fail(name, &registry.unknown(name).to_string());
+            }
+            return None;
+        }
+        let mut versions = BTreeMap::new();
+        for v in &on_disk {
+            if let Some(loaded) = current.and_then(|c| c.versions.get(v)) {
+                versions.insert(*v, loaded.clone());
+                continue;
+            }
+            let key = format!("{name}:{v}");
+            if self
+                .failed
+                .lock()
+                .map(|f| f.contains_key(&key))
+                .unwrap_or(false)
+            {
+                continue;
+            }
+            match Model::open_with(registry.version_dir(name, *v), &self.config.options) {
+                Ok(model) => {
+                    tracing::info!("loaded {key}");
+                    versions.insert(*v, self.start(Arc::new(model)));
+                }
+                Err(e) => self.fail(&key, &format!("{key} failed to load: {e}")),
+            }
+        }
+        if versions.is_empty() {
+            return None;
+        }
+        let wanted = registry
+            .resolve(&ModelRef::latest(name))
+            .ok()
+            .and_then(|r| r.version);
+        let default = match wanted {
+            Some(v) if versions.contains_key(&v) => v,
+            _ => match current {
+                Some(c) if versions.contains_key(&c.default) => c.default,
+                _ => *versions.keys().last().unwrap_or(&0),
+            },
+        };
+        let route = self.route(registry, name, &versions);
+        let unchanged = current.is_some_and(|c| {
+            c.default == default
+                && c.route == route
+                && c.versions.len() == versions.len()
+                && c.versions
+                    .iter()
+                    .all(|(k, v)| versions.get(k).is_some_and(|n| Arc::ptr_eq(n, v)))
+        });
+        if unchanged {
+            return current.cloned();
+        }
+        Some(Arc::new(Served {
+            name: name.to_string(),
+            versions,
+            default,
+            route,
+        }))
+    }
+
+    fn route(
+        &self,
+        registry: &Registry,
+        name: &str,
+        versions: &BTreeMap<u64, Arc<Version>>,
+    ) -> Vec<(u64, u64)> {
+        let weights = match registry.route(name) {
+            Ok(w) => w,
+            Err(e) => {
+                self.fail(&format!("{name} route"), &e.to_string());
+                return vec![];
+            }
+        };
+        let aliases = registry.aliases(name).unwrap_or_default();
+        let mut total = 0;
+        let mut route = Vec::new();
+        for (target, weight) in weights {
+            let version = if target.bytes().all(|b| b.is_ascii_digit()) {
+                target.parse::<u64>().ok()
+            } else {
+                aliases.get(&target).copied()
+            };
+            if let Some(v) = version.filter(|v| versions.contains_key(v) && weight > 0) {
+                total += weight;
+                route.push((v, total));
+            }
+        }
+        route
+    }
+}

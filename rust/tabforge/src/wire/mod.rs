@@ -1,0 +1,7 @@
+//! The wire protocols: Open Inference Protocol V2 (JSON and binary tensors) and KServe V1.
+
+pub mod binary;
+pub(crate) mod json;
+pub(crate) mod tensor;
+pub mod v1;
+pub mod v2;
