@@ -4,10 +4,19 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The Rust half (rust/): cargo from PATH, else rustup's default place. Its build stays in
+# rust/target, inside the clone.
+CARGO ?= $(shell command -v cargo 2>/dev/null || echo $(HOME)/.cargo/bin/cargo)
+RUST_SERVER := rust/target/release/tabforge-server
 
-.PHONY: install browser screenshots demo test test-slow check lint format typecheck clean bench bench-batch bench-dask bench-train soak fuzz real-data
+.PHONY: install rust browser screenshots demo test test-slow check lint format typecheck clean bench bench-batch bench-dask bench-train soak fuzz real-data
 
-install: $(STAMP) browser
+install: $(STAMP) rust browser
+
+# tabforge-server and the tabforge crate, release build (cargo skips what is up to date).
+rust:
+	@test -x "$(CARGO)" || { echo "error: cargo not found (install Rust: rustup.rs); the Rust engine is part of make install" >&2; exit 2; }
+	$(CARGO) build --release --quiet --manifest-path rust/Cargo.toml
 
 # The page tests drive Debian's chromium (headless, through playwright); without it they skip.
 browser:
@@ -36,6 +45,7 @@ screenshots: install
 
 # Long runs (the 30-second soak) are marked slow: `make test` leaves them to `make test-slow`.
 test: install
+	$(CARGO) test --release --quiet --manifest-path rust/Cargo.toml
 	$(BIN)/python -m pytest -q -m "not slow"
 
 test-slow: install
@@ -44,6 +54,8 @@ test-slow: install
 lint: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(CARGO) fmt --manifest-path rust/Cargo.toml --all --check
+	$(CARGO) clippy --release --quiet --manifest-path rust/Cargo.toml --all-targets -- -D warnings
 
 # The benchmarks run as scripts with benchmarks/ on the path (`import common`) while the tests
 # import them as `benchmarks.*`: one file, two module names, so they get a mypy run of their
@@ -59,6 +71,7 @@ check: lint typecheck test
 
 format: install
 	$(BIN)/ruff format src tests benchmarks
+	$(CARGO) fmt --manifest-path rust/Cargo.toml --all
 	$(BIN)/ruff check --fix src tests benchmarks
 
 # Serving: tabforge vs MLServer (installed into its own venv by the script) vs FastAPI +
@@ -99,4 +112,5 @@ real-data: install
 	$(BIN)/python benchmarks/real_data.py --write-doc
 
 clean:
+	rm -rf rust/target
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -24,6 +24,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info,ort=warn".into()),
         )
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -49,15 +50,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let registry = Registry::open(&settings.registry).map_err(|e| anyhow::anyhow!("{e}"))?;
     check_models(&registry, &config.models, settings.watching())?;
     tabforge::engine::init().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let addr = settings.address()?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::AddrInUse => {
-                anyhow::anyhow!("port {} on {} is in use", addr.port(), addr.ip())
-            }
-            _ => anyhow::anyhow!("cannot listen on {addr}: {e}"),
-        })?;
+    let listener = listener(&settings).await?;
     let bound = listener.local_addr()?;
     let models = Models::from_registry(registry, config);
     let loading = models.clone();
@@ -66,11 +59,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         tokio::spawn(watch(models.clone(), loaded, settings.watch_interval));
     }
     let app = router(models.clone()).fallback(not_found);
-    tracing::info!("tabforge-server listening on http://{bound}");
-    eprintln!(
-        "Serving on http://{bound} (registry {})",
-        settings.registry.display()
-    );
+    eprintln!("tabforge-server running on http://{bound} (Press CTRL+C to quit)");
     let timeout = Duration::from_secs_f64(settings.shutdown_timeout);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown(timeout))
@@ -78,6 +67,23 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("server failed: {e}"))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The socket `tabforge serve --engine rust` bound and handed over, or one bound here.
+async fn listener(settings: &Settings) -> anyhow::Result<tokio::net::TcpListener> {
+    if let Some(fd) = settings.listen_fd {
+        use std::os::fd::FromRawFd;
+        // SAFETY: the parent process bound this descriptor, listened on it and handed it to
+        // this process on exec; nothing else here owns it.
+        let std_listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+        std_listener.set_nonblocking(true)?;
+        return Ok(tokio::net::TcpListener::from_std(std_listener)?);
+    }
+    let addr = settings.address()?;
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::AddrInUse => anyhow::anyhow!("port {} on {} is in use", addr.port(), addr.ip()),
+        _ => anyhow::anyhow!("cannot listen on {addr}: {e}"),
+    })
 }
 
 fn check_models(registry: &Registry, wanted: &[String], watch: bool) -> anyhow::Result<()> {

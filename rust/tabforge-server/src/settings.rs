@@ -36,14 +36,13 @@ pub struct Settings {
     /// Sessions per model version, each running one call at a time (0 = one per core).
     #[arg(long, env = "TABFORGE_SERVE_SESSIONS", default_value_t = 0)]
     pub sessions: usize,
-    /// Rows per request (413 above), 1-10000000.
+    /// Rows per request (413 above), at least 1.
     #[arg(long, env = "TABFORGE_SERVE_MAX_ROWS", default_value_t = 100_000,
-          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub max_rows: u64,
-    /// Request body in MiB (413 above), 1-4096.
-    #[arg(long, env = "TABFORGE_SERVE_MAX_BODY_MB", default_value_t = 64,
-          value_parser = clap::value_parser!(u64).range(1..=4096))]
-    pub max_body_mb: u64,
+    /// Request body in MiB (413 above), above 0.
+    #[arg(long, env = "TABFORGE_SERVE_MAX_BODY_MB", default_value_t = 64.0)]
+    pub max_body_mb: f64,
     /// Dynamic batching: rows per call; 0 off.
     #[arg(long, env = "TABFORGE_SERVE_MAX_BATCH_ROWS", default_value_t = 256)]
     pub max_batch_rows: usize,
@@ -60,7 +59,8 @@ pub struct Settings {
     pub model_batching: Vec<String>,
     /// Follow registry changes while serving.
     #[arg(long, env = "TABFORGE_SERVE_WATCH", default_value_t = true, action = clap::ArgAction::Set,
-          num_args = 0..=1, default_missing_value = "true")]
+          num_args = 0..=1, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub watch: bool,
     /// Turn reloading off.
     #[arg(long = "no-watch")]
@@ -71,6 +71,9 @@ pub struct Settings {
     /// Seconds a shutdown waits for in-flight requests.
     #[arg(long, env = "TABFORGE_SERVE_SHUTDOWN_TIMEOUT", default_value_t = 30.0)]
     pub shutdown_timeout: f64,
+    /// A listening socket handed over by `tabforge serve --engine rust` (host and port unused).
+    #[arg(long, hide = true)]
+    pub listen_fd: Option<i32>,
     /// Keys required on model and inference endpoints (no flag: never in a process list).
     #[arg(skip = std::env::var("TABFORGE_API_KEYS").unwrap_or_default())]
     pub api_keys: String,
@@ -100,6 +103,9 @@ fn policy(text: &str, base: BatchPolicy) -> anyhow::Result<(String, BatchPolicy)
 impl Settings {
     /// The serving configuration these settings describe.
     pub fn config(&self) -> anyhow::Result<ServeConfig> {
+        if !(self.max_body_mb > 0.0 && self.max_body_mb.is_finite()) {
+            anyhow::bail!("--max-body-mb {} is out of range: must be above 0", self.max_body_mb);
+        }
         if !(self.watch_interval > 0.0 && self.watch_interval <= 3600.0) {
             anyhow::bail!(
                 "--watch-interval must be in (0, 3600], got {}",
@@ -124,7 +130,7 @@ impl Settings {
                 .filter(|m| !m.is_empty())
                 .collect(),
             max_rows: self.max_rows as usize,
-            max_body_bytes: (self.max_body_mb as usize) << 20,
+            max_body_bytes: (self.max_body_mb * 1024.0 * 1024.0) as usize,
             batch,
             model_batching,
             options: Options {

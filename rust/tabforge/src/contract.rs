@@ -109,14 +109,20 @@ fn kind(cells: &[Cell<'_>]) -> Kind {
 
 /// A numeric column, appended to `out` column-major; the first row holding text that is
 /// not a number, if any.
+///
+/// A column holding any text is text as a whole (as polars reads it), so its numbers are
+/// read back from how they are written: `39.1` parses to the float32 nearest 39.1, which
+/// is not always the float32 nearest the float64 39.1.
 fn numeric_column(name: &str, cells: &[Cell<'_>], out: &mut Vec<f32>) -> Result<Option<usize>> {
     let mut bad = None;
+    let texty = cells.iter().any(|c| matches!(c, Cell::Text(_)));
     for (row, cell) in cells.iter().enumerate() {
         let value = match cell {
             Cell::Null => f32::NAN,
             Cell::Bool(b) => f32::from(u8::from(*b)),
             Cell::Int(i) => *i as f32,
             Cell::Float32(f) => *f,
+            Cell::Float(f) if texty => float_text(*f, f.to_string()).parse().unwrap_or(*f as f32),
             Cell::Float(f) => *f as f32,
             Cell::Text(t) => match t.trim() {
                 "" => f32::NAN,
@@ -154,10 +160,12 @@ fn float_text(value: f64, shortest: String) -> String {
     }
 }
 
-fn cell_text(cell: &Cell<'_>) -> Option<String> {
+/// A cell as text, as polars casts its column: in a column of floats an integer is a float.
+fn cell_text(cell: &Cell<'_>, kind: Kind) -> Option<String> {
     match cell {
         Cell::Null => None,
         Cell::Bool(b) => Some(b.to_string()),
+        Cell::Int(i) if kind == Kind::Floats => Some(float_text(*i as f64, (*i as f64).to_string())),
         Cell::Int(i) => Some(i.to_string()),
         Cell::Float32(f) => Some(float_text(f64::from(*f), f.to_string())),
         Cell::Float(f) => Some(float_text(*f, f.to_string())),
@@ -179,8 +187,8 @@ fn categorical_column(
             quoted(name)
         )));
     }
-    let texts: Vec<Option<String>> = cells.iter().map(cell_text).collect();
     let column_kind = kind(cells);
+    let texts: Vec<Option<String>> = cells.iter().map(|c| cell_text(c, column_kind)).collect();
     if column_kind != Kind::Other && !known.is_empty() {
         check_spelling(name, &texts, known, column_kind)?;
     }

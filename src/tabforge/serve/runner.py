@@ -114,6 +114,11 @@ def serve(settings: ServeSettings) -> None:
     for warning in check_registry(settings):
         print(f"warning: {warning}", file=sys.stderr, flush=True)
     sock = listen(settings.host, settings.port)
+    if settings.engine == "rust":
+        from tabforge.serve import rust
+
+        rust.run(settings, sock)  # replaces this process
+        return
     sweep_state_dirs()
     shared = Path(tempfile.mkdtemp(prefix=f"{STATE_PREFIX}{os.getpid()}-"))
     try:

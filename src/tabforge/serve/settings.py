@@ -30,6 +30,7 @@ from tabforge.config import (
 from tabforge.errors import ConfigError
 from tabforge.registry.backends import normalized
 
+ENGINES = ("python", "rust")
 STATE_DIR = "SERVE_STATE_DIR"  # the shared directory's variable in a worker's hand-off
 
 
@@ -42,6 +43,8 @@ class ServeSettings:
     registry: str = setting(DEFAULT_REGISTRY, REGISTRY_HELP, env="REGISTRY")
     models: tuple[str, ...] = setting((), "Models to serve (a,b), each one in the registry; "
                                           "default: all.")
+    engine: str = setting("python", "Server engine: python (uvicorn), or rust (tabforge-server, "
+                                    "the Rust build of the same protocols).")
     host: str = setting("127.0.0.1", "Address to bind (loopback unless told otherwise).")
     port: int = setting(8000, "TCP port, 1-65535; 0 picks a free port (the start-up log "
                               "says which).", low=0, high=65535,
@@ -90,6 +93,8 @@ class ServeSettings:
         if not self.host.strip():
             raise ConfigError("--host is empty: give an address such as 127.0.0.1 or 0.0.0.0")
         check_bounds(self)
+        if self.engine not in ENGINES:
+            raise ConfigError(f"--engine {self.engine!r}: use one of {', '.join(ENGINES)}")
         for entry in self.model_batching:
             name, eq, rows_delay = entry.partition("=")
             rows, _, delay = rows_delay.partition(":")
