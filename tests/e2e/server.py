@@ -23,11 +23,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# Both engines: the protocol suite's modules set ENGINES = BOTH (see conftest.py).
+BOTH = ("python", "rust")
+
+
 class Server:
     def __init__(self, proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
         self.proc = proc
         self.url = url
         self.log = log
+        self.engine = "python"
 
     def stop(self, timeout: float = 60) -> int:
         if self.proc.poll() is None:

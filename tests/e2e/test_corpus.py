@@ -15,7 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.server import CAT, INFER, NUM, Server
+from tests.e2e.server import BOTH, CAT, INFER, NUM, Server
+
+ENGINES = BOTH  # the protocol suite: both engines must pass it alike
 
 CORPUS = sorted((Path(__file__).parent.parent / "corpus").glob("*.json"))
 

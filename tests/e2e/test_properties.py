@@ -19,7 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tabforge
-from tests.e2e.server import Server
+from tests.e2e.server import BOTH, Server
+
+ENGINES = BOTH  # the protocol suite: both engines must pass it alike
 from tests.e2e.wire import binary_body, grouped_json, parse_binary_response
 
 FLOATS = st.none() | st.floats(width=32, allow_nan=False, allow_infinity=False)

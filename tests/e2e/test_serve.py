@@ -13,7 +13,9 @@ import polars as pl
 import pytest
 
 import tabforge
-from tests.e2e.server import CAT, INFER, NUM, Server
+from tests.e2e.server import BOTH, CAT, INFER, NUM, Server
+
+ENGINES = BOTH  # the protocol suite: both engines must pass it alike
 from tests.helpers import mixed_frame
 
 ROWS = mixed_frame(40, seed=9).drop("label", "binary", "value")
@@ -192,5 +194,6 @@ def test_openapi_document_lists_every_endpoint(server: Server) -> None:
 
 
 def test_binds_loopback_by_default(server: Server) -> None:
-    assert f"Uvicorn running on {server.url}" in server.log.read_text()
+    engine = {"python": "Uvicorn", "rust": "tabforge-server"}[server.engine]
+    assert f"{engine} running on {server.url}" in server.log.read_text()
     assert server.url.startswith("http://127.0.0.1:")

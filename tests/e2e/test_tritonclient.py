@@ -10,7 +10,9 @@ import pytest
 import tritonclient.http as httpclient
 
 import tabforge
-from tests.e2e.server import Server
+from tests.e2e.server import BOTH, Server
+
+ENGINES = BOTH  # the protocol suite: both engines must pass it alike
 from tests.helpers import mixed_frame
 
 ROWS = mixed_frame(25, seed=3).drop("label", "binary", "value")

@@ -80,10 +80,14 @@ async fn listener(settings: &Settings) -> anyhow::Result<tokio::net::TcpListener
         return Ok(tokio::net::TcpListener::from_std(std_listener)?);
     }
     let addr = settings.address()?;
-    tokio::net::TcpListener::bind(addr).await.map_err(|e| match e.kind() {
-        std::io::ErrorKind::AddrInUse => anyhow::anyhow!("port {} on {} is in use", addr.port(), addr.ip()),
-        _ => anyhow::anyhow!("cannot listen on {addr}: {e}"),
-    })
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                anyhow::anyhow!("port {} on {} is in use", addr.port(), addr.ip())
+            }
+            _ => anyhow::anyhow!("cannot listen on {addr}: {e}"),
+        })
 }
 
 fn check_models(registry: &Registry, wanted: &[String], watch: bool) -> anyhow::Result<()> {

@@ -104,7 +104,10 @@ impl Settings {
     /// The serving configuration these settings describe.
     pub fn config(&self) -> anyhow::Result<ServeConfig> {
         if !(self.max_body_mb > 0.0 && self.max_body_mb.is_finite()) {
-            anyhow::bail!("--max-body-mb {} is out of range: must be above 0", self.max_body_mb);
+            anyhow::bail!(
+                "--max-body-mb {} is out of range: must be above 0",
+                self.max_body_mb
+            );
         }
         if !(self.watch_interval > 0.0 && self.watch_interval <= 3600.0) {
             anyhow::bail!(

@@ -71,7 +71,10 @@ impl<'a> Cell<'a> {
                 Some(i) => Cell::Int(i),
                 None => Cell::Float(n.as_f64().unwrap_or(f64::NAN)),
             },
-            Value::String(s) => Cell::Text(s),
+            Value::String(s) => match crate::wire::json::marked(s) {
+                Some(x) => Cell::Float(x),
+                None => Cell::Text(s),
+            },
             Value::Array(_) | Value::Object(_) => Cell::Nested,
         }
     }
@@ -165,7 +168,9 @@ fn cell_text(cell: &Cell<'_>, kind: Kind) -> Option<String> {
     match cell {
         Cell::Null => None,
         Cell::Bool(b) => Some(b.to_string()),
-        Cell::Int(i) if kind == Kind::Floats => Some(float_text(*i as f64, (*i as f64).to_string())),
+        Cell::Int(i) if kind == Kind::Floats => {
+            Some(float_text(*i as f64, (*i as f64).to_string()))
+        }
         Cell::Int(i) => Some(i.to_string()),
         Cell::Float32(f) => Some(float_text(f64::from(*f), f.to_string())),
         Cell::Float(f) => Some(float_text(*f, f.to_string())),

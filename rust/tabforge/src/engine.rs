@@ -150,8 +150,12 @@ fn configured(
 ) -> Result<ort::session::builder::SessionBuilder> {
     let configure = |e: ort::Error<_>| Error::Runtime(format!("cannot configure a session: {e}"));
     let builder = Session::builder(env).map_err(runtime("cannot create a session"))?;
-    let builder = builder.with_optimization_level(GraphOptimizationLevel::Level3).map_err(configure)?;
-    let builder = builder.with_intra_threads(options.intra_threads.max(1)).map_err(configure)?;
+    let builder = builder
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .map_err(configure)?;
+    let builder = builder
+        .with_intra_threads(options.intra_threads.max(1))
+        .map_err(configure)?;
     let builder = builder.with_inter_threads(1).map_err(configure)?;
     builder.with_prepacked_weights(weights).map_err(configure)
 }

@@ -140,7 +140,43 @@ impl Model {
         if feed.rows == 0 && !self.empty.tensors.is_empty() {
             return Ok(self.empty.clone()); // some graphs (k-NN) fail on zero rows
         }
+        if feed.categorical.iter().any(|s| s.contains('\0')) {
+            return self.engine.run(&self.without_nul(feed)?, (k, m));
+        }
         self.engine.run(feed, (k, m))
+    }
+
+    /// ONNX Runtime's C API takes strings NUL-terminated, so a text holding a NUL cannot
+    /// reach the graph as it is. Such a text is no category the model knows (their lists
+    /// hold none), so it is sent as another unseen text: the graph encodes every unseen
+    /// category alike (all zeros), as Python's runtime does with the original.
+    fn without_nul(&self, feed: &Feed) -> Result<Feed> {
+        let inputs = &self.manifest.inputs;
+        let m = inputs.categorical.len().max(1);
+        let mut clean = feed.clone();
+        for (i, (orig, text)) in feed
+            .categorical
+            .iter()
+            .zip(clean.categorical.iter_mut())
+            .enumerate()
+        {
+            if !orig.contains('\0') {
+                continue;
+            }
+            let column = &inputs.categorical[i % m];
+            let known = inputs.categories.get(column).map_or(&[][..], Vec::as_slice);
+            if known.contains(orig) {
+                return Err(Error::bad(format!(
+                    "column {column:?}: a category holding a NUL character cannot be sent to ONNX Runtime"
+                )));
+            }
+            let mut unseen = String::from("\u{fffd}");
+            while known.contains(&unseen) || unseen == inputs.missing_text {
+                unseen.push('\u{fffd}');
+            }
+            *text = unseen;
+        }
+        Ok(clean)
     }
 
     /// Encode, run and type: one [`Prediction`] per row.

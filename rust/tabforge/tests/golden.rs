@@ -42,7 +42,12 @@ fn floats(value: &Value) -> Vec<f32> {
 fn strings(value: &Value) -> Vec<String> {
     let rows = value.as_array().map(Vec::as_slice).unwrap_or(&[]);
     rows.iter()
-        .flat_map(|r| r.as_array().expect("a row").iter().map(|s| s.as_str().expect("text").to_string()))
+        .flat_map(|r| {
+            r.as_array()
+                .expect("a row")
+                .iter()
+                .map(|s| s.as_str().expect("text").to_string())
+        })
         .collect()
 }
 
@@ -50,18 +55,33 @@ fn same_bits(a: &[f32], b: &[f32]) -> Option<usize> {
     if a.len() != b.len() {
         return Some(usize::MAX);
     }
-    a.iter().zip(b).position(|(x, y)| !(x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())))
+    a.iter()
+        .zip(b)
+        .position(|(x, y)| !(x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())))
 }
 
-fn check_outputs(name: &str, model: &Model, feed: &Feed, expected: &Map<String, Value>) -> Result<(), String> {
-    let got = model.run(feed).map_err(|e| format!("{name}: run failed: {e}"))?;
+fn check_outputs(
+    name: &str,
+    model: &Model,
+    feed: &Feed,
+    expected: &Map<String, Value>,
+) -> Result<(), String> {
+    let got = model
+        .run(feed)
+        .map_err(|e| format!("{name}: run failed: {e}"))?;
     for (tensor, want) in expected {
-        let out = got.get(tensor).ok_or_else(|| format!("{name}: no output {tensor}"))?;
+        let out = got
+            .get(tensor)
+            .ok_or_else(|| format!("{name}: no output {tensor}"))?;
         match &out.data {
             TensorData::F32(values) => {
                 let want = floats(want);
                 if want.len() != values.len() {
-                    return Err(format!("{name}/{tensor}: {} values, Python had {}", values.len(), want.len()));
+                    return Err(format!(
+                        "{name}/{tensor}: {} values, Python had {}",
+                        values.len(),
+                        want.len()
+                    ));
                 }
                 for (i, (g, w)) in values.iter().zip(&want).enumerate() {
                     if (g - w).abs() > 1e-6 * w.abs().max(1.0) {
@@ -70,13 +90,23 @@ fn check_outputs(name: &str, model: &Model, feed: &Feed, expected: &Map<String, 
                 }
             }
             TensorData::I64(values) => {
-                let want: Vec<i64> = want.as_array().expect("labels").iter().map(|v| v.as_i64().expect("int")).collect();
+                let want: Vec<i64> = want
+                    .as_array()
+                    .expect("labels")
+                    .iter()
+                    .map(|v| v.as_i64().expect("int"))
+                    .collect();
                 if *values != want {
                     return Err(format!("{name}/{tensor}: Rust {values:?}, Python {want:?}"));
                 }
             }
             TensorData::Text(values) => {
-                let want: Vec<&str> = want.as_array().expect("labels").iter().map(|v| v.as_str().expect("text")).collect();
+                let want: Vec<&str> = want
+                    .as_array()
+                    .expect("labels")
+                    .iter()
+                    .map(|v| v.as_str().expect("text"))
+                    .collect();
                 if values.iter().map(String::as_str).ne(want.iter().copied()) {
                     return Err(format!("{name}/{tensor}: Rust {values:?}, Python {want:?}"));
                 }
@@ -87,32 +117,64 @@ fn check_outputs(name: &str, model: &Model, feed: &Feed, expected: &Map<String, 
 }
 
 fn check_case(registry: &Registry, path: &Path) -> Result<(), String> {
-    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?").to_string();
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("?")
+        .to_string();
     let raw = std::fs::read(path).map_err(|e| format!("{name}: {e}"))?;
     let case: Value = serde_json::from_slice(&raw).map_err(|e| format!("{name}: {e}"))?;
     let reference = case["ref"].as_str().ok_or("no ref")?;
-    let options = Options { sessions: 1, intra_threads: 1 };
-    let model = registry.load_with(reference, &options).map_err(|e| format!("{name}: load: {e}"))?;
-    let records: Vec<Map<String, Value>> =
-        case["records"].as_array().ok_or("no records")?.iter().map(|r| r.as_object().cloned().unwrap_or_default()).collect();
-    let feed = model.encode(&records).map_err(|e| format!("{name}: encode: {e}"))?;
+    let options = Options {
+        sessions: 1,
+        intra_threads: 1,
+    };
+    let model = registry
+        .load_with(reference, &options)
+        .map_err(|e| format!("{name}: load: {e}"))?;
+    let records: Vec<Map<String, Value>> = case["records"]
+        .as_array()
+        .ok_or("no records")?
+        .iter()
+        .map(|r| r.as_object().cloned().unwrap_or_default())
+        .collect();
+    let feed = model
+        .encode(&records)
+        .map_err(|e| format!("{name}: encode: {e}"))?;
     let python = Feed {
         rows: records.len(),
-        numeric: if case["numeric"].is_null() { vec![] } else { floats(&case["numeric"]) },
-        categorical: if case["categorical"].is_null() { vec![] } else { strings(&case["categorical"]) },
+        numeric: if case["numeric"].is_null() {
+            vec![]
+        } else {
+            floats(&case["numeric"])
+        },
+        categorical: if case["categorical"].is_null() {
+            vec![]
+        } else {
+            strings(&case["categorical"])
+        },
     };
     if let Some(i) = same_bits(&feed.numeric, &python.numeric) {
         let k = model.widths().0.max(1);
         return Err(format!(
             "{name}: numeric feed differs at row {} column {}: Rust {:?}, Python {:?}",
-            i / k, i % k, feed.numeric.get(i), python.numeric.get(i)
+            i / k,
+            i % k,
+            feed.numeric.get(i),
+            python.numeric.get(i)
         ));
     }
     if feed.categorical != python.categorical {
-        let i = feed.categorical.iter().zip(&python.categorical).position(|(a, b)| a != b).unwrap_or(0);
+        let i = feed
+            .categorical
+            .iter()
+            .zip(&python.categorical)
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
         return Err(format!(
             "{name}: categorical feed differs at {i}: Rust {:?}, Python {:?}",
-            feed.categorical.get(i), python.categorical.get(i)
+            feed.categorical.get(i),
+            python.categorical.get(i)
         ));
     }
     let expected = case["outputs"].as_object().ok_or("no outputs")?;
@@ -128,7 +190,16 @@ fn every_golden_case_agrees_with_python() {
     let registry = Registry::open(dir.join("registry")).expect("the golden registry");
     let all = cases(&dir);
     assert!(!all.is_empty(), "no golden cases in {}", dir.display());
-    let failures: Vec<String> = all.iter().filter_map(|p| check_case(&registry, p).err()).collect();
+    let failures: Vec<String> = all
+        .iter()
+        .filter_map(|p| check_case(&registry, p).err())
+        .collect();
     println!("{} golden cases, {} disagree", all.len(), failures.len());
-    assert!(failures.is_empty(), "{} of {} cases disagree:\n{}", failures.len(), all.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases disagree:\n{}",
+        failures.len(),
+        all.len(),
+        failures.join("\n")
+    );
 }

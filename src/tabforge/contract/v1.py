@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import msgspec
@@ -9,6 +10,7 @@ import numpy as np
 
 from tabforge.contract.encode import empty_feed, encode_strict, to_frame
 from tabforge.contract.manifest import Inputs, Manifest
+from tabforge.contract.tensors import NUMERIC_INPUT
 from tabforge.contract.v2 import decode_json
 from tabforge.errors import DataError, PayloadTooLarge
 
@@ -29,7 +31,24 @@ def assemble(body: bytes, inputs: Inputs, *, max_rows: int) -> dict[str, np.ndar
         return empty_feed(inputs)  # no rows: {"predictions": []}
     if len(request.instances) > max_rows:
         raise PayloadTooLarge(f"{len(request.instances)} instances, over the limit of {max_rows}")
-    return encode_strict(to_frame(request.instances), inputs)
+    feed = encode_strict(to_frame(request.instances), inputs)
+    _refuse_infinity(feed, inputs)
+    return feed
+
+
+def _refuse_infinity(feed: dict[str, np.ndarray], inputs: Inputs) -> None:
+    """Infinity is no value a model was trained on, and no way to say "missing": refused, as
+    V2 refuses it (the Rust server applies the same rule), naming the first row and column."""
+    numeric = feed.get(NUMERIC_INPUT)
+    if numeric is None or math.isfinite(float(numeric.sum(dtype=np.float64))):
+        return
+    where = np.argwhere(np.isinf(numeric))
+    if len(where):
+        row, col = (int(v) for v in where[0])
+        raise DataError(
+            f"row {row + 1}: column {inputs.numeric[col]!r} holds Infinity; "
+            "send null for a missing value"
+        )
 
 
 def predictions(outputs: dict[str, np.ndarray], manifest: Manifest) -> list[dict[str, Any]]:

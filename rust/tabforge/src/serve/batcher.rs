@@ -42,6 +42,7 @@ impl Default for BatchPolicy {
 
 struct Job {
     feed: Feed,
+    queued: Instant,
     reply: oneshot::Sender<Result<Outputs>>,
 }
 
@@ -74,7 +75,11 @@ impl Batcher {
     pub async fn infer(&self, feed: Feed) -> Result<Outputs> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .try_send(Job { feed, reply })
+            .try_send(Job {
+                feed,
+                queued: Instant::now(),
+                reply,
+            })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => Error::NotReady(
                     "the server is overloaded: too many requests waiting; retry later".into(),
@@ -156,7 +161,8 @@ fn run_batch(model: &Model, batch: Vec<Job>, metrics: &Metrics) {
         let Some(job) = batch.pop() else { return };
         let started = Instant::now();
         let result = model.run(&job.feed);
-        metrics.observe_batch(label, job.feed.rows, 1, started.elapsed());
+        let waited = started.duration_since(job.queued);
+        metrics.observe_batch(label, job.feed.rows, 1, waited, started.elapsed());
         let _ = job.reply.send(result);
         return;
     }
@@ -166,7 +172,10 @@ fn run_batch(model: &Model, batch: Vec<Job>, metrics: &Metrics) {
     }
     let started = Instant::now();
     let result = model.run(&feed);
-    metrics.observe_batch(label, feed.rows, batch.len(), started.elapsed());
+    let waited = batch
+        .first()
+        .map_or(Duration::ZERO, |j| started.duration_since(j.queued));
+    metrics.observe_batch(label, feed.rows, batch.len(), waited, started.elapsed());
     match result {
         Ok(outputs) => {
             let mut from = 0;

@@ -59,7 +59,7 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
-const HELP: [(&str, &str, &str); 8] = [
+const HELP: [(&str, &str, &str); 9] = [
     (
         "tabforge_requests",
         "counter",
@@ -74,6 +74,11 @@ const HELP: [(&str, &str, &str); 8] = [
         "tabforge_inference_duration_seconds",
         "histogram",
         "onnxruntime run time.",
+    ),
+    (
+        "tabforge_queue_duration_seconds",
+        "histogram",
+        "Wait between decoding and inference start.",
     ),
     (
         "tabforge_batch_rows",
@@ -106,8 +111,22 @@ fn buckets(name: &str) -> &'static [f64] {
     }
 }
 
+/// A value as prometheus_client writes it: `2.0`, `0.0005`, `+Inf`.
+fn number(v: f64) -> String {
+    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.1}")
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Labels sorted by name, as the Python server's exposition has them.
 fn labels_text(labels: &Labels, extra: Option<(&str, String)>) -> String {
-    let mut parts: Vec<String> = labels
+    let mut sorted: Vec<&(&str, String)> = labels.iter().collect();
+    sorted.sort_by_key(|(k, _)| *k);
+    let mut parts: Vec<String> = sorted
         .iter()
         .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
         .collect();
@@ -166,6 +185,7 @@ impl Metrics {
         (model, version): (&str, u64),
         rows: usize,
         requests: usize,
+        waited: Duration,
         took: Duration,
     ) {
         let labels: Labels = vec![
@@ -181,6 +201,8 @@ impl Metrics {
             })
         };
         observe("tabforge_inference_duration_seconds", took.as_secs_f64());
+        observe("tabforge_queue_duration_seconds", waited.as_secs_f64());
+        observe("tabforge_queue_duration_seconds", waited.as_secs_f64());
         observe("tabforge_batch_rows", rows as f64);
         observe("tabforge_batch_requests", requests as f64);
         self.with("tabforge_rows_predicted", |f| {
@@ -216,10 +238,18 @@ impl Metrics {
             );
             match name {
                 "tabforge_requests_in_progress" => {
-                    let _ = writeln!(out, "{name} {}", self.in_progress.load(Ordering::Relaxed));
+                    let _ = writeln!(
+                        out,
+                        "{name} {}",
+                        number(self.in_progress.load(Ordering::Relaxed) as f64)
+                    );
                 }
                 "tabforge_models_loaded" => {
-                    let _ = writeln!(out, "{name} {}", self.loaded.load(Ordering::Relaxed));
+                    let _ = writeln!(
+                        out,
+                        "{name} {}",
+                        number(self.loaded.load(Ordering::Relaxed) as f64)
+                    );
                 }
                 _ => {}
             }
@@ -227,31 +257,48 @@ impl Metrics {
                 continue;
             };
             for (labels, value) in &family.counters {
-                let _ = writeln!(out, "{name}_total{} {value}", labels_text(labels, None));
+                let _ = writeln!(
+                    out,
+                    "{name}_total{} {}",
+                    labels_text(labels, None),
+                    number(*value)
+                );
             }
             for (labels, h) in &family.histograms {
                 for (edge, count) in buckets(name).iter().zip(&h.counts) {
                     let _ = writeln!(
                         out,
-                        "{name}_bucket{} {count}",
-                        labels_text(labels, Some(("le", format!("{edge:?}"))))
+                        "{name}_bucket{} {}",
+                        labels_text(labels, Some(("le", number(*edge)))),
+                        number(*count as f64)
                     );
                 }
                 let _ = writeln!(
                     out,
                     "{name}_bucket{} {}",
                     labels_text(labels, Some(("le", "+Inf".into()))),
-                    h.count
+                    number(h.count as f64)
                 );
-                let _ = writeln!(out, "{name}_sum{} {}", labels_text(labels, None), h.sum);
-                let _ = writeln!(out, "{name}_count{} {}", labels_text(labels, None), h.count);
+                let _ = writeln!(
+                    out,
+                    "{name}_sum{} {}",
+                    labels_text(labels, None),
+                    number(h.sum)
+                );
+                let _ = writeln!(
+                    out,
+                    "{name}_count{} {}",
+                    labels_text(labels, None),
+                    number(h.count as f64)
+                );
             }
         }
         let failures = self.failures.load(Ordering::Relaxed);
         let _ = writeln!(out, "# HELP tabforge_model_load_failures Models or versions that failed to load (not served).");
         let _ = writeln!(
             out,
-            "# TYPE tabforge_model_load_failures gauge\ntabforge_model_load_failures {failures}"
+            "# TYPE tabforge_model_load_failures gauge\ntabforge_model_load_failures {}",
+            number(failures as f64)
         );
         out
     }

@@ -48,8 +48,86 @@ pub fn router(models: Arc<Models>) -> Router {
         .route("/v2/models/{name}/versions/{version}/infer", any(v2_infer))
         .route("/v1/models/{target}", any(v1_entry))
         .route("/metrics", any(metrics))
+        .route("/openapi.json", any(openapi))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(models)
+}
+
+/// Every route (method, path as OpenAPI writes it, summary): what `/openapi.json` lists.
+/// The router test checks that each one answers.
+pub const ROUTES: [(&str, &str, &str); 13] = [
+    ("get", "/v2/health/live", "Liveness"),
+    ("get", "/v2/health/ready", "Readiness"),
+    ("get", "/v2", "Server metadata"),
+    ("get", "/v2/models/{name}", "Model metadata"),
+    (
+        "get",
+        "/v2/models/{name}/versions/{version}",
+        "Model version metadata",
+    ),
+    ("get", "/v2/models/{name}/ready", "Model readiness"),
+    (
+        "get",
+        "/v2/models/{name}/versions/{version}/ready",
+        "Model version readiness",
+    ),
+    (
+        "post",
+        "/v2/models/{name}/infer",
+        "Inference (Open Inference Protocol V2)",
+    ),
+    (
+        "post",
+        "/v2/models/{name}/versions/{version}/infer",
+        "Inference on one version",
+    ),
+    ("post", "/v1/models/{name}:predict", "Predict (KServe V1)"),
+    ("get", "/v1/models/{name}", "Model readiness (KServe V1)"),
+    ("get", "/metrics", "Prometheus metrics"),
+    ("get", "/openapi.json", "This document"),
+];
+
+async fn openapi(method: Method) -> Reply {
+    allow(&method, Method::GET)?;
+    let mut paths = serde_json::Map::new();
+    for (verb, path, summary) in ROUTES {
+        let entry = paths.entry(path).or_insert_with(|| serde_json::json!({}));
+        entry[verb] =
+            serde_json::json!({"summary": summary, "responses": {"200": {"description": "OK"}}});
+    }
+    ok_json(&serde_json::json!({
+        "openapi": "3.1.0",
+        "info": {"title": "tabforge-server", "version": env!("CARGO_PKG_VERSION")},
+        "paths": paths,
+    }))
+}
+
+/// A path parameter that holds a `/` once decoded (`..%2F..%2Fetc`) names no model: the
+/// path is no endpoint, as the Python server's router, which matches decoded paths, says.
+fn plain(params: &Params, uri: &axum::http::Uri) -> std::result::Result<(), ApiError> {
+    if params.values().all(|v| !v.contains('/')) {
+        return Ok(());
+    }
+    Err(Error::NotFound(format!("no such endpoint: {}", decoded(uri.path()))).into())
+}
+
+fn decoded(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The 404 for a path no route takes: a fallback for a server that is only this router.
@@ -109,10 +187,12 @@ async fn model_metadata(
     State(models): State<Arc<Models>>,
     Path(params): Path<Params>,
     method: Method,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
     let (started, mut call) = begin(&models);
-    let reply = metadata_reply(&models, &params, &method, &headers, &mut call);
+    let reply = plain(&params, &uri)
+        .and_then(|()| metadata_reply(&models, &params, &method, &headers, &mut call));
     finish(&models, "v2", started, &call, reply)
 }
 
@@ -147,10 +227,12 @@ async fn model_ready(
     State(models): State<Arc<Models>>,
     Path(params): Path<Params>,
     method: Method,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
     let (started, mut call) = begin(&models);
-    let reply = ready_reply(&models, &params, &method, &headers, &mut call);
+    let reply = plain(&params, &uri)
+        .and_then(|()| ready_reply(&models, &params, &method, &headers, &mut call));
     finish(&models, "v2", started, &call, reply)
 }
 
@@ -171,7 +253,10 @@ async fn v2_infer(
     request: Request,
 ) -> Response {
     let (started, mut call) = begin(&models);
-    let reply = v2_reply(&models, &params, request, &mut call).await;
+    let reply = match plain(&params, request.uri()) {
+        Ok(()) => v2_reply(&models, &params, request, &mut call).await,
+        Err(e) => Err(e),
+    };
     finish(&models, "v2", started, &call, reply)
 }
 

@@ -1,15 +1,30 @@
 //! Strict JSON first; then the bare `NaN` / `Infinity` tokens real clients write.
 //!
 //! tritonclient (and Python's `json.dumps`) write a missing float as a bare `NaN`, which
-//! strict JSON forbids. Such bodies are rewritten once, outside strings: `NaN` becomes
-//! `null` (missing) and `Infinity` a marker string the tensor decoder refuses by name.
+//! strict JSON forbids. Such bodies are rewritten once, outside strings, each token into a
+//! marker string that no client can send (it starts with a NUL); the decoders read the
+//! markers back as the floats Python's parser makes of the tokens.
 
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 
-/// What `Infinity` / `-Infinity` become, so the decoder can say which input held one.
+/// What a bare `NaN` becomes.
+pub(crate) const NAN_MARK: &str = "\u{0}NaN";
+/// What a bare `Infinity` becomes.
 pub(crate) const INFINITY_MARK: &str = "\u{0}Infinity";
+/// What a bare `-Infinity` becomes.
+pub(crate) const NEG_INFINITY_MARK: &str = "\u{0}-Infinity";
+
+/// The float a marker stands for, if `text` is one.
+pub(crate) fn marked(text: &str) -> Option<f64> {
+    match text {
+        NAN_MARK => Some(f64::NAN),
+        INFINITY_MARK => Some(f64::INFINITY),
+        NEG_INFINITY_MARK => Some(f64::NEG_INFINITY),
+        _ => None,
+    }
+}
 
 /// Nesting deeper than this is refused before parsing (serde_json's own limit is 128).
 const MAX_DEPTH: usize = 120;
@@ -41,6 +56,14 @@ fn too_deep(body: &[u8]) -> bool {
     false
 }
 
+/// Bare tokens and the JSON strings of their markers (longest first).
+const TOKENS: [(&[u8], &[u8]); 4] = [
+    (b"-Infinity", b"\"\\u0000-Infinity\""),
+    (b"Infinity", b"\"\\u0000Infinity\""),
+    (b"-NaN", b"\"\\u0000NaN\""),
+    (b"NaN", b"\"\\u0000NaN\""),
+];
+
 /// Replace bare NaN/Infinity tokens outside strings; None if there were none.
 fn loosen(body: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(body.len() + 16);
@@ -62,14 +85,9 @@ fn loosen(body: &[u8]) -> Option<Vec<u8>> {
         let rest = &body[i..];
         if b == b'"' {
             in_string = true;
-        } else if rest.starts_with(b"NaN") || rest.starts_with(b"-NaN") {
-            out.extend_from_slice(b"null");
-            i += if b == b'-' { 4 } else { 3 };
-            changed = true;
-            continue;
-        } else if rest.starts_with(b"Infinity") || rest.starts_with(b"-Infinity") {
-            out.extend_from_slice(b"\"\\u0000Infinity\"");
-            i += if b == b'-' { 9 } else { 8 };
+        } else if let Some((token, mark)) = TOKENS.iter().find(|(t, _)| rest.starts_with(t)) {
+            out.extend_from_slice(mark);
+            i += token.len();
             changed = true;
             continue;
         }
@@ -110,9 +128,9 @@ mod tests {
     fn nan_outside_strings_is_null_and_inside_is_kept() {
         let v: serde_json::Value =
             decode(br#"{"a": [NaN, 1, "NaN"], "b": -Infinity}"#, "x").unwrap();
-        assert_eq!(v["a"][0], serde_json::Value::Null);
+        assert_eq!(v["a"][0], NAN_MARK);
         assert_eq!(v["a"][2], "NaN");
-        assert_eq!(v["b"], INFINITY_MARK);
+        assert_eq!(v["b"], NEG_INFINITY_MARK);
     }
 
     #[test]

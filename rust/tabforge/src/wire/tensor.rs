@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::contract::Cell;
 use crate::error::{quoted, Error, Result};
-use crate::wire::json::INFINITY_MARK;
+use crate::wire::json::marked;
 use crate::wire::v2::RequestInput;
 
 /// Datatypes of the Open Inference Protocol.
@@ -75,7 +75,12 @@ fn flatten(data: &Value) -> Vec<&Value> {
 
 fn shown(value: &Value) -> String {
     match value {
-        Value::String(s) => quoted(s),
+        Value::String(s) => match marked(s) {
+            Some(x) if x.is_nan() => "nan".into(),
+            Some(x) if x > 0.0 => "inf".into(),
+            Some(_) => "-inf".into(),
+            None => quoted(s),
+        },
         Value::Null => "None".into(),
         Value::Bool(true) => "True".into(),
         Value::Bool(false) => "False".into(),
@@ -106,11 +111,14 @@ fn number(inp: &RequestInput, v: &Value) -> Result<Option<f64>> {
         Value::Number(n) => Ok(n.as_f64()),
         Value::Bool(b) => Ok(Some(f64::from(u8::from(*b)))),
         Value::Null => Ok(None),
-        Value::String(s) if s == INFINITY_MARK => Err(infinity(inp)),
-        Value::String(s) => match s.trim().parse::<f64>() {
-            Ok(x) if x.is_infinite() => Err(infinity(inp)),
-            Ok(x) => Ok(Some(x)),
-            Err(_) => Err(holds(inp, v)),
+        Value::String(s) => match marked(s) {
+            Some(x) if x.is_infinite() => Err(infinity(inp)),
+            Some(_) => Ok(None),
+            None => match s.trim().parse::<f64>() {
+                Ok(x) if x.is_infinite() => Err(infinity(inp)),
+                Ok(x) => Ok(Some(x)),
+                Err(_) => Err(holds(inp, v)),
+            },
         },
         _ => Err(holds(inp, v)),
     }
@@ -170,7 +178,7 @@ pub(crate) fn from_json(inp: &RequestInput, data: &Value, expected: usize) -> Re
         return values
             .into_iter()
             .map(|v| match v {
-                Value::String(s) => Ok(Some(s.clone())),
+                Value::String(s) if marked(s).is_none() => Ok(Some(s.clone())),
                 Value::Null => Ok(None),
                 other => Err(Error::bad(format!(
                     "input {}: BYTES data must be strings, got {}",
