@@ -14,7 +14,7 @@ use blake2::digest::{Update, VariableOutput};
 
 use crate::error::{quoted, Error, Result};
 use crate::model::Model;
-use crate::refs::{validate_name, ModelRef};
+use crate::refs::{validate_name, ModelRef, DEFAULT_ALIAS};
 use crate::registry::Registry;
 use crate::serve::batcher::Batcher;
 use crate::serve::metrics::Metrics;
@@ -101,6 +101,34 @@ impl Served {
             ))
         })
     }
+}
+
+/// The line the Python server logs when what it serves of a model changes, word for word:
+/// tests and operators read it.
+fn log_serving(
+    name: &str,
+    versions: &BTreeMap<u64, Arc<Version>>,
+    default: u64,
+    aliased: bool,
+    route: &[(u64, u64)],
+) {
+    let numbers: Vec<String> = versions.keys().map(u64::to_string).collect();
+    let mut shares = Vec::new();
+    let mut before = 0;
+    for (v, upto) in route {
+        shares.push(format!("{v}={}", upto - before));
+        before = *upto;
+    }
+    let route = if shares.is_empty() {
+        String::new()
+    } else {
+        format!(" route {}", shares.join(","))
+    };
+    let alias = if aliased { ", production" } else { "" };
+    tracing::info!(
+        "serving {name} versions [{}] (default {default}{alias}){route}",
+        numbers.join(", ")
+    );
 }
 
 /// Every served model, one consistent snapshot at a time.
@@ -240,14 +268,17 @@ impl Models {
             self.metrics
                 .set_loaded(loaded, self.failed.lock().map(|f| f.len()).unwrap_or(0));
         }
-        self.ready.store(true, Ordering::Release);
+        if !self.ready.swap(true, Ordering::AcqRel) {
+            let failed = self.failed.lock().map(|f| f.len()).unwrap_or(0);
+            tracing::info!("ready: {} model(s), {failed} failed", self.snapshot().len());
+        }
         changed
     }
 
     fn fail(&self, key: &str, why: &str) {
         let mut failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
         if failed.insert(key.to_string(), why.to_string()).as_deref() != Some(why) {
-            tracing::warn!("not served: {why}");
+            tracing::error!("not serving {key}: {why}");
         }
         self.metrics.set_loaded(
             self.snapshot().values().map(|s| s.versions.len()).sum(),
@@ -325,6 +356,11 @@ impl Models {
         if unchanged {
             return current.cloned();
         }
+        let aliased = wanted == Some(default)
+            && registry
+                .aliases(name)
+                .is_ok_and(|a| a.get(DEFAULT_ALIAS) == Some(&default));
+        log_serving(name, &versions, default, aliased, &route);
         Some(Arc::new(Served {
             name: name.to_string(),
             versions,

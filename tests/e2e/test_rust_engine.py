@@ -1,0 +1,136 @@
+"""The Rust engine (``tabforge serve --engine rust``) as a process: hot reload from the
+registry, routing keys that land where the Python server lands them, a corrupt version
+refused while the previous one keeps serving, SIGTERM finishing in-flight requests.
+
+The protocol suite (test_serve, test_corpus, test_tritonclient, test_properties) runs on
+both engines; these are the behaviours that need a registry changing under the server.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from tabforge.registry import FilesystemRegistry, ServingPolicy
+from tests.e2e.server import BODY, Server, running, until, wait_for_log
+
+RUST = ("--engine", "rust", "--watch-interval", "0.2")
+
+
+def version_of(server: Server, key: str | None = None) -> str:
+    headers = {"X-Routing-Key": key} if key else {}
+    r = httpx.post(server.url + "/v1/models/mixed:predict", json=BODY, headers=headers)
+    assert r.status_code == 200, r.text
+    return r.headers["x-model-version"]
+
+
+def test_new_versions_moved_aliases_and_routes_apply_without_a_restart(
+    registry: Path, tmp_path: Path
+) -> None:
+    store = FilesystemRegistry(registry)
+    with running(registry, tmp_path, *RUST) as server:
+        wait_for_log(server, "ready: 1 model(s), 0 failed", 1)
+        assert version_of(server) == "2"  # the latest: no production alias
+        store.promote("mixed:1", "production")
+        until(lambda: version_of(server) == "1", "the promotion was not followed")
+        store.promote("mixed:2", "production")
+        until(lambda: version_of(server) == "2", "the second promotion was not followed")
+        store.rollback("mixed", "production")
+        until(lambda: version_of(server) == "1", "the rollback was not followed")
+        store.promote("mixed:2", "production")
+        until(lambda: version_of(server) == "2", "the third promotion was not followed")
+        shutil.copytree(registry / "mixed" / "1", tmp_path / "staged")
+        manifest = json.loads((tmp_path / "staged" / "manifest.json").read_text())
+        (tmp_path / "staged" / "manifest.json").write_text(json.dumps(manifest | {"version": 3}))
+        (tmp_path / "staged").rename(registry / "mixed" / "3")  # as the registry adds one
+        wait_for_log(server, "loaded mixed:3", 1)
+        meta = httpx.get(server.url + "/v2/models/mixed").json()
+        assert meta["versions"] == ["1", "2", "3"]
+        assert version_of(server) == "2"  # production still says 2
+        shutil.rmtree(registry / "mixed" / "3")
+        until(
+            lambda: httpx.get(server.url + "/v2/models/mixed").json()["versions"] == ["1", "2"],
+            "a deleted version kept being served",
+        )
+
+
+def test_routing_keys_land_on_the_same_version_as_in_the_python_server(
+    registry: Path, tmp_path: Path
+) -> None:
+    ServingPolicy(FilesystemRegistry(registry)).set_route("mixed", {"2": 30, "1": 70})
+    keys = [f"customer-{k}" for k in range(80)]
+    landed: dict[str, dict[str, str]] = {}
+    for engine in ("python", "rust"):
+        with running(registry, tmp_path, "--engine", engine) as server:
+            wait_for_log(server, "route 2=30,1=70", 1)
+            landed[engine] = {key: version_of(server, key) for key in keys}
+            assert {version_of(server, keys[0]) for _ in range(5)} == {landed[engine][keys[0]]}
+    assert landed["rust"] == landed["python"]
+    assert set(landed["rust"].values()) == {"1", "2"}
+
+
+def test_a_corrupt_version_is_refused_and_the_previous_one_keeps_serving(
+    registry: Path, tmp_path: Path
+) -> None:
+    with running(registry, tmp_path, *RUST) as server:
+        wait_for_log(server, "ready: 1 model(s)", 1)
+        bad = tmp_path / "bad"
+        shutil.copytree(registry / "mixed" / "2", bad)
+        manifest = json.loads((bad / "manifest.json").read_text())
+        (bad / "manifest.json").write_text(json.dumps(manifest | {"version": 3}))
+        onnx = bytearray((bad / "model.onnx").read_bytes())
+        onnx[len(onnx) // 2] ^= 0xFF
+        (bad / "model.onnx").write_bytes(bytes(onnx))
+        bad.rename(registry / "mixed" / "3")
+        wait_for_log(server, "sha256 does not match the manifest", 1)
+        assert version_of(server) == "2"
+        metrics = httpx.get(server.url + "/metrics").text
+        assert "tabforge_model_load_failures 1.0" in metrics
+        assert httpx.get(server.url + "/v2/models/mixed").json()["versions"] == ["1", "2"]
+        r = httpx.post(server.url + "/v2/models/mixed/versions/3/infer", json={"inputs": []})
+        assert r.status_code == 404
+        assert r.json() == {"error": "model 'mixed' has no version '3'"}
+
+
+def test_sigterm_finishes_in_flight_requests_then_exits_0(
+    trained_registry: Path, tmp_path: Path
+) -> None:
+    rows = 90_000
+    rng = np.random.default_rng(0)
+    body = json.dumps({"inputs": [
+        {"name": "numeric", "shape": [rows, 3], "datatype": "FP32",
+         "data": rng.normal(size=rows * 3).round(3).tolist()},
+        {"name": "categorical", "shape": [rows, 2], "datatype": "BYTES",
+         "data": ["red", "sq"] * rows},
+    ]}).encode()  # fmt: skip
+    with running(trained_registry, tmp_path, "--engine", "rust", "--max-rows", "100000") as server:
+        result: dict[str, httpx.Response] = {}
+
+        def send() -> None:
+            headers = {"content-type": "application/json"}
+            url = server.url + "/v2/models/mixed/infer"
+            result["r"] = httpx.post(url, content=body, headers=headers, timeout=120)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and sender.is_alive():
+            if "tabforge_requests_in_progress 1.0" in httpx.get(server.url + "/metrics").text:
+                break
+            time.sleep(0.002)
+        assert sender.is_alive(), "the request finished before the server could be stopped"
+        server.proc.send_signal(signal.SIGTERM)
+        sender.join(timeout=120)
+        code = server.proc.wait(timeout=60)
+    assert code == 0
+    assert result["r"].status_code == 200
+    label = next(o for o in result["r"].json()["outputs"] if o["name"] == "label")
+    assert label["shape"] == [rows]
+    assert "shutting down: finishing in-flight requests" in server.log.read_text()
