@@ -39,13 +39,10 @@ import argparse
 import datetime as dt
 import json
 import os
-import re
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -55,16 +52,16 @@ from servebench.bodies import write_bodies
 from servebench.ceiling import child_ceiling, run_ceiling
 from servebench.config import (
     FASTAPI_SPEC,
+    LGBM_TRAIN,
     MLSERVER_SPECS,
-    N_ESTIMATORS,
     PEERS,
     ROOT,
     SECTION_HEADING,
 )
 from servebench.data import ensure_data, ensure_native_model, ensure_tabforge_model, features
-from servebench.installs import ensure_venv
+from servebench.installs import dist_version, ensure_venv, wrk_version
 from servebench.peers import Setup, references, run_fastapi, run_mlserver, run_tabforge
-from servebench.processes import Processes, raise_interrupt
+from servebench.processes import Processes, guarded
 from servebench.section import render
 
 
@@ -142,22 +139,6 @@ def _tabforge_help(tabforge: str) -> str:
     return proc.stdout + proc.stderr
 
 
-def _dist_version(dist: str) -> str:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "not installed"
-
-
-def _wrk_version() -> str:
-    try:
-        proc = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"unavailable ({exc})"
-    m = re.search(r"wrk (\S+)", proc.stdout + proc.stderr)
-    return m.group(1) if m else "?"
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child == "ceiling":
@@ -170,25 +151,15 @@ def main(argv: list[str] | None = None) -> int:
         "load_start": os.getloadavg()[0],
     }
     args.workdir.mkdir(parents=True, exist_ok=True)
-    procs = Processes()
-    signal.signal(signal.SIGTERM, raise_interrupt)
-    signal.signal(signal.SIGHUP, raise_interrupt)
-    try:
-        return run(args, procs, meta)
-    except KeyboardInterrupt:
-        print("\ninterrupted: stopping every process started here", file=sys.stderr)
-        return 130
-    finally:
-        procs.kill_all()
+    return guarded(lambda procs: run(args, procs, meta))
 
 
 def run(args: argparse.Namespace, procs: Processes, meta: dict[str, Any]) -> int:
     workdir = args.workdir
     ensure_data(workdir)
     x = features(workdir)
-    lgbm_args = ["--model", "lightgbm", "--param", f"n_estimators={N_ESTIMATORS}"]
     versions = {
-        "lgbm": ensure_tabforge_model(workdir, args.tabforge, "lgbm", lgbm_args),
+        "lgbm": ensure_tabforge_model(workdir, args.tabforge, "lgbm", LGBM_TRAIN),
         "logreg": ensure_tabforge_model(workdir, args.tabforge, "logreg", ["--model", "logistic"]),
     }
     native = ensure_native_model(workdir)
@@ -212,10 +183,10 @@ def run(args: argparse.Namespace, procs: Processes, meta: dict[str, Any]) -> int
 
     mls, fa = setup.venvs.get("mlserver") or {}, setup.venvs.get("fastapi") or {}
     meta["versions"] = ", ".join(
-        [f"{d} {_dist_version(d)}" for d in ("tabforge", "onnxruntime", "lightgbm")]
+        [f"{d} {dist_version(d)}" for d in ("tabforge", "onnxruntime", "lightgbm")]
         + [f"{d} {mls.get(d, 'n/a')}" for d in ("mlserver", "mlserver-lightgbm")]
         + [f"{d} {fa.get(d, 'n/a')}" for d in ("fastapi", "uvicorn")]
-        + [f"wrk {_wrk_version()}"]
+        + [f"wrk {wrk_version()}"]
     )
     meta.update(
         tabforge_note=notes["tabforge"],
@@ -256,7 +227,7 @@ def _install_peers(args: argparse.Namespace, procs: Processes, setup: Setup) -> 
             procs, args.workdir / "mlserver-venv", MLSERVER_SPECS, dists, logs / "install-mlserver"
         )
     if "fastapi" in args.peers:
-        pinned = [*FASTAPI_SPEC, f"lightgbm=={_dist_version('lightgbm')}"]  # same as the native
+        pinned = [*FASTAPI_SPEC, f"lightgbm=={dist_version('lightgbm')}"]  # same as the native
         dists = ["fastapi", "uvicorn", "pydantic", "lightgbm", "uvloop", "httptools"]
         setup.venvs["fastapi"], setup.notes["fastapi"] = ensure_venv(
             procs,

@@ -1,4 +1,5 @@
-"""The request bodies wrk sends, one file each: V2 JSON and binary tensors, FastAPI rows."""
+"""The request bodies wrk sends, one file each: V2 JSON and binary tensors, KServe V1 records,
+FastAPI rows."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from common import FEATURES  # benchmarks/common.py, beside the entry script
 
 from .config import BATCH
 
@@ -30,6 +33,12 @@ def _json(value: Any) -> bytes:
 def v2_json(x: Any, name: str) -> bytes:
     tensor = {"name": name, "shape": [len(x), 30], "datatype": "FP32", "data": _floats(x.ravel())}
     return _json({"inputs": [tensor]})
+
+
+def v1_records(x: Any) -> bytes:
+    """KServe V1 ``{"instances": [{column: value, ...}, ...]}``, one object per row."""
+    rows = [dict(zip(FEATURES, _floats(r), strict=True)) for r in x]
+    return _json({"instances": rows})
 
 
 def v2_binary(x: Any) -> tuple[bytes, int]:
@@ -57,6 +66,7 @@ def write_bodies(workdir: Path, x: Any) -> dict[str, Body]:
         "tabforge-1": (v2_json(one, "numeric"), 1, "application/json", None),
         "tabforge-batch": (v2_json(many, "numeric"), BATCH, "application/json", None),
         "tabforge-binary": (binary, BATCH, "application/octet-stream", head_len),
+        "tabforge-v1": (v1_records(one), 1, "application/json", None),
         "mlserver-1": (v2_json(one, "predict"), 1, "application/json", None),
         "mlserver-batch": (v2_json(many, "predict"), BATCH, "application/json", None),
         "fastapi-1": (_json({"rows": [_floats(r) for r in one]}), 1, "application/json", None),

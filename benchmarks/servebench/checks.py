@@ -99,6 +99,11 @@ def v2_parser(classes: list[str]) -> Parse:
     return parse
 
 
+def v1_parse(headers: dict[str, str], data: bytes) -> list[float]:
+    """P(yes) per row from a KServe V1 classification answer (``predictions``, one per row)."""
+    return [float(p["probabilities"][POSITIVE]) for p in json.loads(data)["predictions"]]
+
+
 def mlserver_parse(headers: dict[str, str], data: bytes) -> list[float]:
     """MLServer's LightGBM runtime answers one output, ``predict``: P(classes_[1]) per row."""
     out = json.loads(data)["outputs"][0]

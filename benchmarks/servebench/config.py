@@ -11,6 +11,7 @@ LUA_SCRIPT = HELPERS / "post.lua"
 
 ROWS = 20_000
 N_ESTIMATORS = 200
+LGBM_TRAIN = ["--model", "lightgbm", "--param", f"n_estimators={N_ESTIMATORS}"]  # model "lgbm"
 BATCH = 1_000  # rows per request in the batch scenarios
 SECTION_HEADING = "## Serving"
 PEERS = ("tabforge", "mlserver", "fastapi", "ceiling")
@@ -34,3 +35,14 @@ NOISE = 0.03  # batching on may be this much below off and still count as "not s
 MONITOR_COST = 0.05  # monitoring on may cost at most this share of the req/s with it off
 MONITOR_ROWS = {"tabforge-1": "1 row JSON, c=16", "tabforge-binary": f"{BATCH:,} rows binary, c=16"}
 GAIN = 0.05  # batching on must beat off by this much on logreg to count as a gain
+
+# benchmarks/rust_bench.py (issue 23): the Rust engine against the Python one and MLServer.
+RUST_SECTION_HEADING = "## Rust engine (issue 23)"
+RUST_SERVER = ROOT / "rust" / "target" / "release" / "tabforge-server"  # built by make install
+RUST_OVER_PYTHON = 1.6  # rust 1-row V2 JSON c=64 req/s over `tabforge serve --workers 2`'s
+RUST_OVER_MLSERVER = 25.0  # ... over MLServer's
+RUST_P99_MS = 2.0  # rust p99 in that run
+RUST_V1_OVER_PYTHON = 10.0  # rust 1-row KServe V1 c=64 req/s over `--workers 2`'s
+RUST_CEILING_SHARE = 1.0  # rust 1,000-row binary rows/s over the ceiling's
+RUST_IDLE_RSS_MB = 60.0  # VmRSS after ready, one model loaded, in MB (10^6 bytes)
+RUST_START_S = 1.0  # spawning `tabforge serve --engine rust` to /v2/health/ready 200

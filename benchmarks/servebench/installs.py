@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import shutil
 import subprocess
 import sys
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from .config import INSTALL_TIMEOUT
@@ -81,3 +83,20 @@ def ensure_venv(
 
 def fmt_versions(versions: dict[str, str]) -> str:
     return ", ".join(f"{k} {v}" for k, v in versions.items())
+
+
+def dist_version(dist: str) -> str:
+    """The version of ``dist`` in this (the benchmark's) environment."""
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def wrk_version() -> str:
+    try:
+        proc = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"unavailable ({exc})"
+    m = re.search(r"wrk (\S+)", proc.stdout + proc.stderr)
+    return m.group(1) if m else "?"

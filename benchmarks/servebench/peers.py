@@ -28,7 +28,7 @@ class Setup:
 
     workdir: Path
     lgbm: int  # stored versions
-    logreg: int
+    logreg: int | None  # None: not trained (benchmarks/rust_bench.py serves lgbm alone)
     native: Path
     refs: dict[str, list[float]]  # P(yes) for the first row / first BATCH rows
     classes: dict[str, list[str]]
@@ -52,7 +52,7 @@ def references(workdir: Path, x: Any, versions: dict[str, int], native: Path) ->
         proba = session.run(None, {"numeric": x[:BATCH]})[at][:, classes[name].index(POSITIVE)]
         refs[name] = [float(p) for p in proba]
     refs["native"] = [float(p) for p in lightgbm.Booster(model_file=str(native)).predict(x[:BATCH])]
-    return Setup(workdir, versions["lgbm"], versions["logreg"], native, refs, classes)
+    return Setup(workdir, versions["lgbm"], versions.get("logreg"), native, refs, classes)
 
 
 def _check(path: str, body: str, parse: Parse, ref: list[float], what: str) -> Check:
@@ -112,7 +112,7 @@ def run_tabforge(
     _batching_rounds(bench, setup, base, modes, warmup)
     if "--no-monitor" in help_text:
         _monitoring_ab(bench, setup, tabforge)
-    _keep_best_rounds(bench)
+    keep_best_rounds(bench)
     return (
         f"default flags for the main rows; `serve --help` has `--max-batch-rows` (default "
         f"{default_rows}) and `--max-delay-us` (default {default_delay}); batching off = "
@@ -206,15 +206,16 @@ def _monitoring_ab(bench: Bench, setup: Setup, tabforge: str) -> None:
 ROUNDED = ("(batching",)  # peers run in rounds: the best round is kept
 
 
-def _keep_best_rounds(bench: Bench) -> None:
-    """One row per (mode, scenario): the round with the most req/s (a failed row if all failed)."""
+def keep_best_rounds(bench: Bench, tags: tuple[str, ...] = ROUNDED) -> None:
+    """One row per (peer, scenario) of the peers whose name holds one of ``tags``: the round
+    with the most req/s (a failed row if all failed). The other rows are kept as they are."""
     best: dict[tuple[str, str], Result] = {}
     for r in bench.results:
-        if any(tag in r.peer for tag in ROUNDED):
+        if any(tag in r.peer for tag in tags):
             old = best.get((r.peer, r.scenario))
             if old is None or (r.req_s or -1) > (old.req_s or -1):
                 best[(r.peer, r.scenario)] = r
-    rest = [r for r in bench.results if not any(tag in r.peer for tag in ROUNDED)]
+    rest = [r for r in bench.results if not any(tag in r.peer for tag in tags)]
     bench.results = rest + list(best.values())
 
 
@@ -224,10 +225,18 @@ def run_mlserver(bench: Bench, setup: Setup, single: list[int]) -> str:
         *(Scenario(f"1 row JSON, c={c}", path, "mlserver-1", c) for c in single),
         Scenario(f"{BATCH:,} rows JSON, c=16", path, "mlserver-batch", 16),
     ]
-    versions = setup.venvs.get("mlserver")
-    if versions is None:
+    if setup.venvs.get("mlserver") is None:
         bench.fail("MLServer", scenarios, f"install: {setup.notes['mlserver']}")
         return f"install failed: {setup.notes['mlserver']}"
+    bench.run_server(mlserver_server(setup, scenarios), "mlserver")
+    return mlserver_note(setup)
+
+
+def mlserver_server(setup: Setup, scenarios: list[Scenario]) -> Server:
+    """MLServer (installed: ``setup.venvs["mlserver"]``) on the native model, on a free port:
+    its model repository and settings are written anew."""
+    versions = setup.venvs.get("mlserver") or {}
+    path = "/v2/models/lgbm/infer"
     venv = setup.workdir / "mlserver-venv"
     repo = setup.workdir / "mlserver-repo"
     (repo / "lgbm").mkdir(parents=True, exist_ok=True)
@@ -251,8 +260,8 @@ def run_mlserver(bench: Bench, setup: Setup, single: list[int]) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLSERVER")}
     env["PATH"] = f"{venv / 'bin'}:{env.get('PATH', '')}"
     ref = setup.refs["native"]
-    srv = Server(
-        f"MLServer {versions['mlserver']}",
+    return Server(
+        f"MLServer {versions.get('mlserver', '?')}",
         [str(venv / "bin" / "mlserver"), "start", str(repo)],
         port,
         "/v2/models/lgbm/ready",
@@ -265,14 +274,19 @@ def run_mlserver(bench: Bench, setup: Setup, single: list[int]) -> str:
         cwd=repo,
         env=env,
     )
-    bench.run_server(srv, "mlserver")
+
+
+def mlserver_note(setup: Setup) -> str:
+    """How MLServer was installed and configured, for the report."""
+    venv = setup.workdir / "mlserver-venv"
     parser = (
         "httptools"
         if venv_versions(venv / "bin" / "python", ["httptools"])
         else "h11 (httptools is not among its dependencies)"
     )
     return (
-        f"{fmt_versions(versions)} in `{venv}` ({setup.notes['mlserver']}); settings.json: "
+        f"{fmt_versions(setup.venvs.get('mlserver') or {})} in `{venv}` "
+        f"({setup.notes['mlserver']}); settings.json: "
         "`parallel_workers` 0, `debug` false (no access log), metrics on their own port; "
         f"adaptive batching off (its default); uvicorn's HTTP parser: {parser}; the native "
         "LightGBM text model, V2 input `predict` FP32 [N, 30]"

@@ -8,6 +8,8 @@ import os
 import resource
 import signal
 import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,21 @@ class Processes:
 
 def raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def guarded(body: Callable[[Processes], int]) -> int:
+    """``body(procs)``, with every process it started killed at the end, also on errors,
+    Ctrl-C, SIGTERM and SIGHUP (exit code 130 then)."""
+    procs = Processes()
+    signal.signal(signal.SIGTERM, raise_interrupt)
+    signal.signal(signal.SIGHUP, raise_interrupt)
+    try:
+        return body(procs)
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopping every process started here", file=sys.stderr)
+        return 130
+    finally:
+        procs.kill_all()
 
 
 def tree_cpu_s(pid: int) -> float:

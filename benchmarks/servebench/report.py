@@ -62,18 +62,18 @@ def summary_line(r: Result) -> str:
     )
 
 
-def _find(results: list[Result], peer: str, scenario: str) -> Result | None:
+def find_result(results: list[Result], peer: str, scenario: str) -> Result | None:
     return next((r for r in results if r.peer.startswith(peer) and r.scenario == scenario), None)
 
 
-def _ok(r: Result | None) -> Result | None:
+def usable(r: Result | None) -> Result | None:
     """``r`` if it ran without failures or errors, else None."""
     if r is None or r.failed is not None or not r.req_s or r.errors:
         return None
     return r
 
 
-def _why_not(r: Result | None, what: str) -> str:
+def why_not(r: Result | None, what: str) -> str:
     if r is None:
         return f"{what} not run"
     if r.failed is not None:
@@ -81,7 +81,7 @@ def _why_not(r: Result | None, what: str) -> str:
     return f"{what} had {r.errors} errors"
 
 
-def _verdict(ok: bool) -> str:
+def verdict(ok: bool) -> str:
     return "**met**" if ok else "**not met**"
 
 
@@ -96,9 +96,9 @@ def targets(results: list[Result], batching: bool, ab: list[ABResult]) -> list[s
 
 
 def _speedup(results: list[Result]) -> str:
-    tab_r = _find(results, "tabforge (default", "1 row JSON, c=16")
-    mls_r = _find(results, "MLServer", "1 row JSON, c=16")
-    tab, mls = _ok(tab_r), _ok(mls_r)
+    tab_r = find_result(results, "tabforge (default", "1 row JSON, c=16")
+    mls_r = find_result(results, "MLServer", "1 row JSON, c=16")
+    tab, mls = usable(tab_r), usable(mls_r)
     head = (
         f"1. tabforge single-row JSON c=16 >= {SPEEDUP_TARGET:g}x MLServer req/s and p99 <= "
         f"{P99_TARGET_MS:g} ms:"
@@ -107,21 +107,21 @@ def _speedup(results: list[Result]) -> str:
         ratio = tab.req_s / mls.req_s
         p99 = tab.p99_ms if tab.p99_ms is not None else float("inf")
         return (
-            f"{head} {_verdict(ratio >= SPEEDUP_TARGET and p99 <= P99_TARGET_MS)} "
+            f"{head} {verdict(ratio >= SPEEDUP_TARGET and p99 <= P99_TARGET_MS)} "
             f"({tab.req_s:,.0f} vs {mls.req_s:,.0f} req/s = {ratio:.1f}x; "
             f"p99 {ms_cell(tab.p99_ms)} ms)"
         )
     if tab is None and tab_r is not None:
-        return f"{head} **not met** ({_why_not(tab_r, 'tabforge')})"
+        return f"{head} **not met** ({why_not(tab_r, 'tabforge')})"
     if tab is None:
         return f"{head} **not measured** (tabforge not run)"
-    return f"{head} **not measured** ({_why_not(mls_r, 'MLServer')})"
+    return f"{head} **not measured** ({why_not(mls_r, 'MLServer')})"
 
 
 def _ceiling_share(results: list[Result]) -> str:
-    bin_r = _find(results, "tabforge (default", f"{BATCH:,} rows binary, c=16")
-    ceil_r = _find(results, "ceiling", f"{BATCH:,} rows, session.run")
-    binary, ceiling = _ok(bin_r), _ok(ceil_r)
+    bin_r = find_result(results, "tabforge (default", f"{BATCH:,} rows binary, c=16")
+    ceil_r = find_result(results, "ceiling", f"{BATCH:,} rows, session.run")
+    binary, ceiling = usable(bin_r), usable(ceil_r)
     head = (
         f"2. tabforge {BATCH:,}-row binary rows/s >= {100 * CEILING_SHARE_TARGET:.0f}% of the "
         "ceiling's:"
@@ -129,24 +129,24 @@ def _ceiling_share(results: list[Result]) -> str:
     if binary is not None and ceiling is not None and binary.rows_s and ceiling.rows_s:
         share = binary.rows_s / ceiling.rows_s
         return (
-            f"{head} {_verdict(share >= CEILING_SHARE_TARGET)} ({binary.rows_s:,.0f} vs "
+            f"{head} {verdict(share >= CEILING_SHARE_TARGET)} ({binary.rows_s:,.0f} vs "
             f"{ceiling.rows_s:,.0f} rows/s = {100 * share:.0f}%)"
         )
     if binary is None and bin_r is not None:
-        return f"{head} **not met** ({_why_not(bin_r, 'the binary run')})"
+        return f"{head} **not met** ({why_not(bin_r, 'the binary run')})"
     if binary is None:
         return f"{head} **not measured** (tabforge not run)"
-    return f"{head} **not measured** ({_why_not(ceil_r, 'the ceiling')})"
+    return f"{head} **not measured** ({why_not(ceil_r, 'the ceiling')})"
 
 
 def _on_off(results: list[Result], peer: str, scenario: str) -> tuple[float, str] | str:
     """on/off req/s of ``peer`` (e.g. "tabforge (batching") in ``scenario`` and the text
     comparing them; or why there is no ratio."""
-    on_r = _find(results, f"{peer} on", scenario)
-    off_r = _find(results, f"{peer} off", scenario)
-    on, off = _ok(on_r), _ok(off_r)
+    on_r = find_result(results, f"{peer} on", scenario)
+    off_r = find_result(results, f"{peer} off", scenario)
+    on, off = usable(on_r), usable(off_r)
     if on is None or off is None or not on.req_s or not off.req_s:
-        return _why_not(on_r, "on") if on is None else _why_not(off_r, "off")
+        return why_not(on_r, "on") if on is None else why_not(off_r, "off")
     ratio = on.req_s / off.req_s
     return ratio, (
         f"on {on.req_s:,.0f} vs off {off.req_s:,.0f} req/s = {ratio:.2f}x, p99 "
@@ -171,7 +171,7 @@ def _batching(results: list[Result], batching: bool) -> str:
         ratio, text = found
         met = met and ratio >= 1 - NOISE and (model != "logreg" or ratio >= 1 + GAIN)
         parts.append(f"{model}: {text}")
-    return f"{head} {_verdict(met)} ({'; '.join(parts)})"
+    return f"{head} {verdict(met)} ({'; '.join(parts)})"
 
 
 def _monitoring(ab: list[ABResult]) -> str:
@@ -195,4 +195,4 @@ def _monitoring(ab: list[ABResult]) -> str:
             f"{r.body}: {median:.3f} over {len(ratios)} rounds "
             f"(from {min(ratios):.3f} to {max(ratios):.3f})"
         )
-    return f"{head} {_verdict(met)} ({'; '.join(parts)})"
+    return f"{head} {verdict(met)} ({'; '.join(parts)})"

@@ -19,6 +19,7 @@ from tests.e2e.server import BOTH, CAT, INFER, NUM, Server
 
 ENGINES = BOTH  # the protocol suite: both engines must pass it alike
 
+
 CORPUS = sorted((Path(__file__).parent.parent / "corpus").glob("*.json"))
 
 

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 
 import tabforge
 from tests.e2e.server import BOTH, Server
+from tests.e2e.wire import binary_body, grouped_json, parse_binary_response
 
 ENGINES = BOTH  # the protocol suite: both engines must pass it alike
-from tests.e2e.wire import binary_body, grouped_json, parse_binary_response
 
 FLOATS = st.none() | st.floats(width=32, allow_nan=False, allow_infinity=False)
 TEXT = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=6)

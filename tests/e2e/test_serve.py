@@ -14,9 +14,9 @@ import pytest
 
 import tabforge
 from tests.e2e.server import BOTH, CAT, INFER, NUM, Server
+from tests.helpers import mixed_frame
 
 ENGINES = BOTH  # the protocol suite: both engines must pass it alike
-from tests.helpers import mixed_frame
 
 ROWS = mixed_frame(40, seed=9).drop("label", "binary", "value")
 

@@ -11,9 +11,9 @@ import tritonclient.http as httpclient
 
 import tabforge
 from tests.e2e.server import BOTH, Server
+from tests.helpers import mixed_frame
 
 ENGINES = BOTH  # the protocol suite: both engines must pass it alike
-from tests.helpers import mixed_frame
 
 ROWS = mixed_frame(25, seed=3).drop("label", "binary", "value")
 

@@ -1,6 +1,7 @@
 //! One stored version, loaded: its manifest, a pool of sessions, and `predict`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -177,6 +178,19 @@ impl Model {
             *text = unseen;
         }
         Ok(clean)
+    }
+
+    /// [`Model::predict`] from async code: encoded here, run on a blocking thread, so the
+    /// executor never waits on inference.
+    pub async fn predict_async<T>(self: &Arc<Self>, rows: Vec<T>) -> Result<Vec<Prediction>>
+    where
+        T: serde::Serialize + Send + 'static,
+    {
+        let feed = self.encode(&rows)?;
+        let model = Arc::clone(self);
+        tokio::task::spawn_blocking(move || model.run(&feed)?.predictions(&model.manifest))
+            .await
+            .map_err(|e| Error::Runtime(format!("the inference thread failed: {e}")))?
     }
 
     /// Encode, run and type: one [`Prediction`] per row.

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::manifest::{Label, Manifest, Task};
 
 /// The elements of one output tensor.
@@ -68,7 +68,8 @@ pub enum Prediction {
     Class {
         /// The predicted class.
         label: Label,
-        /// Probability per class, in the manifest's class order.
+        /// Probability per class, in the manifest's class order (as JSON: `{class: p}`).
+        #[serde(serialize_with = "by_class")]
         probabilities: Vec<(Label, f32)>,
     },
     /// Regression.
@@ -85,13 +86,22 @@ pub enum Prediction {
     },
 }
 
+fn by_class<S: serde::Serializer>(pairs: &[(Label, f32)], out: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = out.serialize_map(Some(pairs.len()))?;
+    for (label, p) in pairs {
+        map.serialize_entry(&label.to_string(), &f64::from(*p))?;
+    }
+    map.end()
+}
+
 impl Outputs {
     /// The tensor called `name`.
     pub fn get(&self, name: &str) -> Option<&OutputTensor> {
         self.tensors.iter().find(|t| t.name == name)
     }
 
-    fn f32s(&self, name: &str) -> Result<(&[f32], usize)> {
+    fn f32s(&self, name: &str) -> crate::Result<(&[f32], usize)> {
         match self.get(name) {
             Some(
                 t @ OutputTensor {
@@ -128,7 +138,7 @@ impl Outputs {
     }
 
     /// Typed predictions, one per row.
-    pub fn predictions(&self, manifest: &Manifest) -> Result<Vec<Prediction>> {
+    pub fn predictions(&self, manifest: &Manifest) -> crate::Result<Vec<Prediction>> {
         match manifest.task {
             Task::Classification => {
                 let (proba, width) = self.f32s("probabilities")?;
@@ -173,7 +183,7 @@ impl Outputs {
     }
 
     /// The `label` tensor as labels.
-    pub fn labels(&self) -> Result<Vec<Label>> {
+    pub fn labels(&self) -> crate::Result<Vec<Label>> {
         match self.get("label").map(|t| &t.data) {
             Some(TensorData::I64(v)) => Ok(v.iter().map(|x| Label::Int(*x)).collect()),
             Some(TensorData::Text(v)) => Ok(v.iter().map(|x| Label::Text(x.clone())).collect()),
@@ -181,7 +191,7 @@ impl Outputs {
         }
     }
 
-    pub(crate) fn check_rows(&self) -> Result<()> {
+    pub(crate) fn check_rows(&self) -> crate::Result<()> {
         for t in &self.tensors {
             if t.shape.first() != Some(&self.rows)
                 || t.data.len() != t.shape.iter().product::<usize>()

@@ -48,6 +48,14 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A handler of your own can return `Result<_, tabforge::Error>`: an error answers with
+/// its status and `{"error": ...}`, as the V2 and V1 routes do.
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        ApiError(self, None).into_response()
+    }
+}
+
 /// A JSON response.
 pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
     let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());

@@ -151,6 +151,14 @@ impl Models {
         Arc::new(Models::new(Some(registry), config))
     }
 
+    /// Every model of a registry, loaded now (blocking: call it at start-up), served with
+    /// `config`. Call [`Models::refresh`] again (on a blocking thread) to follow changes.
+    pub fn load(registry: Registry, config: ServeConfig) -> Arc<Models> {
+        let models = Models::from_registry(registry, config);
+        models.refresh();
+        models
+    }
+
     /// Serve models you loaded yourself (no registry, no reload), one version each.
     /// Must be called inside a tokio runtime.
     pub fn from_models(models: Vec<Model>, config: ServeConfig) -> Arc<Models> {
