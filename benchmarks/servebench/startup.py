@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
+import resource
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +15,7 @@ import common  # benchmarks/common.py, beside the entry script
 
 from .checks import http
 from .config import START_TIMEOUT
-from .processes import Processes, busy_cpu_s, last_line, read_log
+from .processes import Processes, busy_cpu_s, last_line, read_log, tree_cpu_s
 
 POLL_S = 0.005  # between two readiness requests
 SETTLE_S = 1.0  # idle after ready before the RSS is read
@@ -37,16 +40,12 @@ class Starts:
         return max(self.rss_mib) if self.rss_mib else None
 
 
-def _ready(proc_poll: object, url: str, deadline: float) -> bool:
-    return http(url, timeout=2.0)[0] == 200 and time.perf_counter() < deadline
-
-
 def start_once(
     procs: Processes, cmd: list[str], url: str, log: Path, env: dict[str, str]
 ) -> tuple[float, float | None, str, float]:
     """(seconds from spawning to the first 200 of ``url``, VmRSS MiB after ``SETTLE_S`` idle,
     the executable then, others' CPU %); the server is stopped before returning."""
-    busy0 = busy_cpu_s()
+    busy0, own0 = busy_cpu_s(), _own_cpu_s()
     t0 = time.perf_counter()
     proc = procs.start(cmd, log, env=env)
     try:
@@ -57,27 +56,39 @@ def start_once(
                 raise RuntimeError(f"not ready after {START_TIMEOUT:g} s ({url})")
             time.sleep(POLL_S)
         seconds = time.perf_counter() - t0
-        busy, wall = busy_cpu_s() - busy0, seconds
+        # What the machine was busy with meanwhile, less the server's start and this poller.
+        others = busy_cpu_s() - busy0 - tree_cpu_s(proc.pid) - (_own_cpu_s() - own0)
         time.sleep(SETTLE_S)
         rss = common.tree_rss_mib(proc.pid)  # the server has no children: its own VmRSS
         exe = os.readlink(f"/proc/{proc.pid}/exe")
     finally:
         procs.stop(proc)
-    # CPU the machine was busy while starting, beyond one core for the server itself.
-    return seconds, rss, exe, max(0.0, 100 * (busy - wall) / wall)
+    return seconds, rss, exe, max(0.0, 100 * others / seconds)
+
+
+def _own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def measure_starts(
-    procs: Processes, label: str, cmd: list[str], port: int, logs: Path, env: dict[str, str], n: int
+    procs: Processes,
+    found: Starts,
+    cmd: Callable[[int], list[str]],
+    env: dict[str, str],
+    n: int,
+    logs: Path,
 ) -> Starts:
-    """``n`` starts of ``cmd`` (which listens on ``port``), one after the other."""
-    shown = " ".join(cmd)
-    found = Starts(label, shown)
-    url = f"http://127.0.0.1:{port}/v2/health/ready"
+    """``n`` starts, one after the other, of ``cmd(port)`` on a free port each, into ``found``
+    (and ``logs/start-*.log``)."""
+    label = found.label
+    slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
     for k in range(n):
-        log = logs / f"start-{label.split()[0]}-{k + 1}.log"
+        port = common.free_port()
+        url = f"http://127.0.0.1:{port}/v2/health/ready"
+        log = logs / f"start-{slug}-{k + 1}.log"
         try:
-            seconds, rss, exe, others = start_once(procs, cmd, url, log, env)
+            seconds, rss, exe, others = start_once(procs, cmd(port), url, log, env)
         except (RuntimeError, OSError) as exc:
             found.failed = f"start {k + 1}: {exc}"[:300]
             break

@@ -17,20 +17,22 @@ import tritonclient.http as httpclient
 
 import tabforge
 from tabforge.serve.batching import Batcher, BatchPolicy, Feed, InferenceThreads, Outputs
-from tests.e2e.server import Server, running
+from tests.e2e.server import BOTH, Server, running
 from tests.e2e.wire import binary_body, grouped_json, parse_binary_response
 from tests.helpers import mixed_frame
+
+ENGINES = BOTH  # batching is part of the protocol suite: both engines must pass it alike
 
 ROWS = mixed_frame(240, seed=11).drop("label", "binary", "value")
 
 
 @pytest.fixture(scope="module")
 def batching_server(
-    trained_registry: Path, tmp_path_factory: pytest.TempPathFactory
+    trained_registry: Path, tmp_path_factory: pytest.TempPathFactory, engine: str
 ) -> Iterator[Server]:
     # A 20 ms fill delay makes concurrent requests share calls for certain.
     with running(trained_registry, tmp_path_factory.mktemp("b"), "--max-batch-rows", "64",
-                 "--max-delay-us", "20000") as server:  # fmt: skip
+                 "--max-delay-us", "20000", "--engine", engine) as server:  # fmt: skip
         yield server
 
 
