@@ -203,3 +203,117 @@ fn every_golden_case_agrees_with_python() {
         failures.join("\n")
     );
 }
+
+/// A copy of one golden model's version folder, to damage.
+fn copied_version(dir: &Path, into: &Path) -> PathBuf {
+    let registry = dir.join("registry");
+    let name = std::fs::read_dir(&registry)
+        .expect("registry")
+        .flatten()
+        .next()
+        .expect("a model")
+        .path();
+    let from = name.join("1");
+    let to = into.join(name.file_name().expect("a name")).join("1");
+    std::fs::create_dir_all(&to).expect("a folder");
+    for file in ["model.onnx", "manifest.json"] {
+        std::fs::copy(from.join(file), to.join(file)).expect("a copy");
+    }
+    to
+}
+
+#[test]
+fn a_corrupt_model_or_an_unknown_manifest_version_is_refused_with_a_clear_error() {
+    let Some(dir) = golden_dir() else { return };
+    let scratch = std::env::temp_dir().join(format!("tabforge-damaged-{}", std::process::id()));
+    let version = copied_version(&dir, &scratch);
+    assert!(Model::open(&version).is_ok());
+
+    let mut onnx = std::fs::read(version.join("model.onnx")).expect("model");
+    let middle = onnx.len() / 2;
+    onnx[middle] ^= 0xff;
+    std::fs::write(version.join("model.onnx"), &onnx).expect("write");
+    let err = Model::open(&version).expect_err("a corrupt model loaded");
+    assert!(
+        err.to_string()
+            .ends_with("is corrupt: its sha256 does not match the manifest"),
+        "{err}"
+    );
+
+    let manifest = std::fs::read_to_string(version.join("manifest.json")).expect("manifest");
+    let newer = manifest.replacen("\"manifest_version\": 1", "\"manifest_version\": 2", 1);
+    std::fs::write(version.join("manifest.json"), newer).expect("write");
+    let err = Model::open(&version).expect_err("an unknown manifest version loaded");
+    assert!(
+        err.to_string()
+            .contains("has manifest_version 2; this tabforge crate reads version 1"),
+        "{err}"
+    );
+
+    std::fs::remove_file(version.join("manifest.json")).expect("remove");
+    let err = Model::open(&version).expect_err("a version without a manifest loaded");
+    assert!(
+        err.to_string().ends_with("manifest.json is missing"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+#[test]
+fn references_resolve_as_the_python_registry_resolves_them() {
+    let Some(dir) = golden_dir() else { return };
+    let scratch = std::env::temp_dir().join(format!("tabforge-refs-{}", std::process::id()));
+    let version = copied_version(&dir, &scratch);
+    let model_dir = version.parent().expect("the model folder").to_path_buf();
+    let name = model_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("a name")
+        .to_string();
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(version.join("manifest.json")).expect("m"))
+            .expect("json");
+    manifest["version"] = Value::from(2);
+    std::fs::create_dir_all(model_dir.join("2")).expect("v2");
+    std::fs::copy(version.join("model.onnx"), model_dir.join("2/model.onnx")).expect("copy");
+    std::fs::write(model_dir.join("2/manifest.json"), manifest.to_string()).expect("write");
+    std::fs::create_dir_all(model_dir.join("07")).expect("a folder that is no version");
+    let registry = Registry::open(&scratch).expect("registry");
+    assert_eq!(registry.versions(&name).expect("versions"), vec![1, 2]);
+    assert_eq!(registry.load(&name).expect("latest").version(), 2);
+    let history = r#"{"history": [
+        {"alias": "production", "action": "promote", "version": 2, "previous": null, "at": "", "by": ""},
+        {"alias": "production", "action": "promote", "version": 1, "previous": 2, "at": "", "by": ""},
+        {"alias": "staging", "action": "promote", "version": 2, "previous": null, "at": "", "by": ""},
+        {"alias": "staging", "action": "remove", "version": null, "previous": 2, "at": "", "by": ""}]}"#;
+    std::fs::write(model_dir.join("aliases.json"), history).expect("aliases");
+    assert_eq!(registry.load(&name).expect("production").version(), 1);
+    assert_eq!(
+        registry.load(&format!("{name}:2")).expect("v2").version(),
+        2
+    );
+    let err = registry
+        .load(&format!("{name}@staging"))
+        .expect_err("a removed alias resolved");
+    assert_eq!(
+        err.to_string(),
+        format!("model {name} has no alias 'staging' (aliases: production)")
+    );
+    let err = registry
+        .load(&format!("{name}:3"))
+        .expect_err("a missing version resolved");
+    assert_eq!(
+        err.to_string(),
+        format!("model {name} has no version 3 (versions: 1, 2)")
+    );
+    let err = registry
+        .load("nope")
+        .expect_err("an unknown model resolved");
+    assert!(
+        err.to_string()
+            .starts_with("unknown model 'nope' in registry "),
+        "{err}"
+    );
+    assert_eq!(err.status(), 404);
+    let _ = std::fs::remove_dir_all(&scratch);
+}

@@ -5,3 +5,6 @@ pub(crate) mod json;
 pub(crate) mod tensor;
 pub mod v1;
 pub mod v2;
+
+#[cfg(test)]
+mod fuzz;
