@@ -11,7 +11,8 @@ from tests.e2e.server import Server, running
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """The engine every server of a module runs: Python only, unless the module sets
     ``ENGINES = BOTH`` (the protocol suite, which both engines must pass alike)."""
-    if "engine" in metafunc.fixturenames:
+    named = any("engine" in m.args[0] for m in metafunc.definition.iter_markers("parametrize"))
+    if "engine" in metafunc.fixturenames and not named:
         engines = getattr(metafunc.module, "ENGINES", ("python",))
         metafunc.parametrize("engine", engines, scope="module")
 

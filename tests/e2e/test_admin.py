@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.server import BODY, Server, running, wait_for_log
+from tests.e2e.server import BODY, BOTH, Server, running, wait_for_log
 
 TOKEN = "s3cret-admin-token"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
@@ -89,8 +89,12 @@ def test_promote_and_route_endpoints_take_effect(admin_server: Server, registry:
         assert "<registry>" in unknown.json()["error"]
 
 
-def test_api_keys_guard_inference_but_not_health(registry: Path, tmp_path: Path) -> None:
-    with running(registry, tmp_path, env={"TABFORGE_API_KEYS": "key-one, key-two"}) as server:
+@pytest.mark.parametrize("engine", BOTH)
+def test_api_keys_guard_inference_but_not_health(
+    registry: Path, tmp_path: Path, engine: str
+) -> None:
+    keys = {"TABFORGE_API_KEYS": "key-one, key-two"}
+    with running(registry, tmp_path, "--engine", engine, env=keys) as server:
         url = server.url + "/v1/models/mixed:predict"
         assert httpx.post(url, json=BODY).status_code == 401
         wrong = httpx.post(url, json=BODY, headers={"X-API-Key": "key-three"})
