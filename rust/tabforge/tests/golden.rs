@@ -116,6 +116,51 @@ fn check_outputs(
     Ok(())
 }
 
+fn python_feed(case: &Value, rows: usize) -> Feed {
+    let numeric = &case["numeric"];
+    let categorical = &case["categorical"];
+    Feed {
+        rows,
+        numeric: if numeric.is_null() {
+            vec![]
+        } else {
+            floats(numeric)
+        },
+        categorical: if categorical.is_null() {
+            vec![]
+        } else {
+            strings(categorical)
+        },
+    }
+}
+
+fn compare_feeds(name: &str, feed: &Feed, python: &Feed, k: usize) -> Result<(), String> {
+    if let Some(i) = same_bits(&feed.numeric, &python.numeric) {
+        let k = k.max(1);
+        return Err(format!(
+            "{name}: numeric feed differs at row {} column {}: Rust {:?}, Python {:?}",
+            i / k,
+            i % k,
+            feed.numeric.get(i),
+            python.numeric.get(i)
+        ));
+    }
+    if feed.categorical != python.categorical {
+        let i = feed
+            .categorical
+            .iter()
+            .zip(&python.categorical)
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        return Err(format!(
+            "{name}: categorical feed differs at {i}: Rust {:?}, Python {:?}",
+            feed.categorical.get(i),
+            python.categorical.get(i)
+        ));
+    }
+    Ok(())
+}
+
 fn check_case(registry: &Registry, path: &Path) -> Result<(), String> {
     let name = path
         .file_stem()
@@ -141,42 +186,12 @@ fn check_case(registry: &Registry, path: &Path) -> Result<(), String> {
     let feed = model
         .encode(&records)
         .map_err(|e| format!("{name}: encode: {e}"))?;
-    let python = Feed {
-        rows: records.len(),
-        numeric: if case["numeric"].is_null() {
-            vec![]
-        } else {
-            floats(&case["numeric"])
-        },
-        categorical: if case["categorical"].is_null() {
-            vec![]
-        } else {
-            strings(&case["categorical"])
-        },
-    };
-    if let Some(i) = same_bits(&feed.numeric, &python.numeric) {
-        let k = model.widths().0.max(1);
-        return Err(format!(
-            "{name}: numeric feed differs at row {} column {}: Rust {:?}, Python {:?}",
-            i / k,
-            i % k,
-            feed.numeric.get(i),
-            python.numeric.get(i)
-        ));
-    }
-    if feed.categorical != python.categorical {
-        let i = feed
-            .categorical
-            .iter()
-            .zip(&python.categorical)
-            .position(|(a, b)| a != b)
-            .unwrap_or(0);
-        return Err(format!(
-            "{name}: categorical feed differs at {i}: Rust {:?}, Python {:?}",
-            feed.categorical.get(i),
-            python.categorical.get(i)
-        ));
-    }
+    compare_feeds(
+        &name,
+        &feed,
+        &python_feed(&case, records.len()),
+        model.widths().0,
+    )?;
     let expected = case["outputs"].as_object().ok_or("no outputs")?;
     check_outputs(&name, &model, &feed, expected)
 }

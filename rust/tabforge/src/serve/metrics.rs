@@ -146,6 +146,45 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+fn render_family(out: &mut String, name: &str, family: &Family) {
+    for (labels, value) in &family.counters {
+        let _ = writeln!(
+            out,
+            "{name}_total{} {}",
+            labels_text(labels, None),
+            number(*value)
+        );
+    }
+    for (labels, h) in &family.histograms {
+        for (edge, count) in buckets(name).iter().zip(&h.counts) {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{} {}",
+                labels_text(labels, Some(("le", number(*edge)))),
+                number(*count as f64)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{} {}",
+            labels_text(labels, Some(("le", "+Inf".into()))),
+            number(h.count as f64)
+        );
+        let _ = writeln!(
+            out,
+            "{name}_sum{} {}",
+            labels_text(labels, None),
+            number(h.sum)
+        );
+        let _ = writeln!(
+            out,
+            "{name}_count{} {}",
+            labels_text(labels, None),
+            number(h.count as f64)
+        );
+    }
+}
+
 impl Metrics {
     fn with<F: FnOnce(&mut Family)>(&self, name: &'static str, f: F) {
         let mut families = self.families.lock().unwrap_or_else(|p| p.into_inner());
@@ -253,44 +292,8 @@ impl Metrics {
                 }
                 _ => {}
             }
-            let Some(family) = families.get(name) else {
-                continue;
-            };
-            for (labels, value) in &family.counters {
-                let _ = writeln!(
-                    out,
-                    "{name}_total{} {}",
-                    labels_text(labels, None),
-                    number(*value)
-                );
-            }
-            for (labels, h) in &family.histograms {
-                for (edge, count) in buckets(name).iter().zip(&h.counts) {
-                    let _ = writeln!(
-                        out,
-                        "{name}_bucket{} {}",
-                        labels_text(labels, Some(("le", number(*edge)))),
-                        number(*count as f64)
-                    );
-                }
-                let _ = writeln!(
-                    out,
-                    "{name}_bucket{} {}",
-                    labels_text(labels, Some(("le", "+Inf".into()))),
-                    number(h.count as f64)
-                );
-                let _ = writeln!(
-                    out,
-                    "{name}_sum{} {}",
-                    labels_text(labels, None),
-                    number(h.sum)
-                );
-                let _ = writeln!(
-                    out,
-                    "{name}_count{} {}",
-                    labels_text(labels, None),
-                    number(h.count as f64)
-                );
+            if let Some(family) = families.get(name) {
+                render_family(&mut out, name, family);
             }
         }
         let failures = self.failures.load(Ordering::Relaxed);

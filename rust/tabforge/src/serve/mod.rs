@@ -7,6 +7,7 @@ mod http;
 pub mod metrics;
 pub mod models;
 mod router;
+pub mod served;
 
 pub use batcher::BatchPolicy;
 pub use models::{Models, Served};

@@ -7,10 +7,8 @@
 //! that fails to load is reported once and skipped; whatever served before keeps serving.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-
-use blake2::digest::{Update, VariableOutput};
 
 use crate::error::{quoted, Error, Result};
 use crate::model::Model;
@@ -18,90 +16,8 @@ use crate::refs::{validate_name, ModelRef, DEFAULT_ALIAS};
 use crate::registry::Registry;
 use crate::serve::batcher::Batcher;
 use crate::serve::metrics::Metrics;
+pub use crate::serve::served::{route_point, Served, Version};
 use crate::serve::ServeConfig;
-
-/// One loaded version and its queue.
-#[derive(Debug)]
-pub struct Version {
-    /// The model.
-    pub model: Arc<Model>,
-    /// Its batching queue.
-    pub batcher: Batcher,
-}
-
-/// A model as served right now.
-#[derive(Debug, Clone)]
-pub struct Served {
-    /// Model name.
-    pub name: String,
-    /// Loaded versions.
-    pub versions: BTreeMap<u64, Arc<Version>>,
-    /// What an unversioned request gets without a route.
-    pub default: u64,
-    /// Traffic route: (version, cumulative weight); empty sends everything to `default`.
-    pub route: Vec<(u64, u64)>,
-}
-
-static SEED: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
-
-fn random_below(total: u64) -> u64 {
-    // splitmix64 over a shared counter: cheap, and good enough to split traffic.
-    let mut z = SEED.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    (z ^ (z >> 31)) % total
-}
-
-/// The point a routing key lands on: blake2b with an 8-byte digest, big-endian, modulo the
-/// route's total weight, exactly as the Python server computes it.
-pub fn route_point(key: &str, total: u64) -> u64 {
-    let mut digest = [0u8; 8];
-    if let Ok(mut hasher) = blake2::Blake2bVar::new(8) {
-        hasher.update(key.as_bytes());
-        let _ = hasher.finalize_variable(&mut digest);
-    }
-    u64::from_be_bytes(digest) % total.max(1)
-}
-
-impl Served {
-    /// An explicit version; else the route's pick (sticky per key); else the default.
-    pub fn choose(&self, version: Option<&str>, key: Option<&str>) -> Result<(u64, Arc<Version>)> {
-        if let Some(text) = version {
-            let found = text
-                .parse::<u64>()
-                .ok()
-                .filter(|_| text.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|v| Some((v, self.versions.get(&v)?.clone())));
-            return found.ok_or_else(|| {
-                Error::NotFound(format!(
-                    "model {} has no version {}",
-                    quoted(&self.name),
-                    quoted(text)
-                ))
-            });
-        }
-        let number = match (self.route.last(), key) {
-            (Some((_, total)), key) => {
-                let point = key.map_or_else(|| random_below(*total), |k| route_point(k, *total));
-                self.route
-                    .iter()
-                    .find(|(_, upto)| point < *upto)
-                    .map_or(self.default, |(v, _)| *v)
-            }
-            (None, _) => self.default,
-        };
-        let chosen = self
-            .versions
-            .get(&number)
-            .or_else(|| self.versions.get(&self.default));
-        chosen.map(|v| (number, v.clone())).ok_or_else(|| {
-            Error::NotReady(format!(
-                "model {} has no version loaded",
-                quoted(&self.name)
-            ))
-        })
-    }
-}
 
 /// The line the Python server logs when what it serves of a model changes, word for word:
 /// tests and operators read it.
@@ -315,29 +231,7 @@ impl Models {
             }
             return None;
         }
-        let mut versions = BTreeMap::new();
-        for v in &on_disk {
-            if let Some(loaded) = current.and_then(|c| c.versions.get(v)) {
-                versions.insert(*v, loaded.clone());
-                continue;
-            }
-            let key = format!("{name}:{v}");
-            if self
-                .failed
-                .lock()
-                .map(|f| f.contains_key(&key))
-                .unwrap_or(false)
-            {
-                continue;
-            }
-            match Model::open_with(registry.version_dir(name, *v), &self.config.options) {
-                Ok(model) => {
-                    tracing::info!("loaded {key}");
-                    versions.insert(*v, self.start(Arc::new(model)));
-                }
-                Err(e) => self.fail(&key, &format!("{key} failed to load: {e}")),
-            }
-        }
+        let versions = self.load_versions(registry, name, &on_disk, current);
         if versions.is_empty() {
             return None;
         }
@@ -375,6 +269,41 @@ impl Models {
             default,
             route,
         }))
+    }
+
+    /// The versions on disk that run: kept from `current`, else loaded and warmed up; a
+    /// version that failed once is not retried (its bytes never change).
+    fn load_versions(
+        &self,
+        registry: &Registry,
+        name: &str,
+        on_disk: &[u64],
+        current: Option<&Arc<Served>>,
+    ) -> BTreeMap<u64, Arc<Version>> {
+        let mut versions = BTreeMap::new();
+        for v in on_disk {
+            if let Some(loaded) = current.and_then(|c| c.versions.get(v)) {
+                versions.insert(*v, loaded.clone());
+                continue;
+            }
+            let key = format!("{name}:{v}");
+            if self
+                .failed
+                .lock()
+                .map(|f| f.contains_key(&key))
+                .unwrap_or(false)
+            {
+                continue;
+            }
+            match Model::open_with(registry.version_dir(name, *v), &self.config.options) {
+                Ok(model) => {
+                    tracing::info!("loaded {key}");
+                    versions.insert(*v, self.start(Arc::new(model)));
+                }
+                Err(e) => self.fail(&key, &format!("{key} failed to load: {e}")),
+            }
+        }
+        versions
     }
 
     fn route(

@@ -18,7 +18,9 @@ use crate::serve::http::{
     BINARY_HEADER, BINARY_TYPES, JSON_TYPES, ROUTING_HEADER,
 };
 use crate::serve::models::Models;
+use crate::wire::assemble::assemble;
 use crate::wire::binary::{binary_inputs, split_body};
+use crate::wire::response::{metadata, response};
 use crate::wire::{v1, v2};
 
 type Params = HashMap<String, String>;
@@ -220,7 +222,7 @@ fn metadata_reply(
     };
     call.version = number.to_string();
     let versions: Vec<u64> = served.versions.keys().copied().collect();
-    ok_json(&v2::metadata(&name, &versions, chosen.model.manifest()))
+    ok_json(&metadata(&name, &versions, chosen.model.manifest()))
 }
 
 async fn model_ready(
@@ -293,14 +295,14 @@ async fn v2_reply(models: &Models, params: &Params, request: Request, call: &mut
     let (number, chosen) = served.choose(version, key.as_deref())?;
     call.version = number.to_string();
     let manifest = chosen.model.manifest();
-    let feed = v2::assemble(
+    let feed = assemble(
         &decoded,
         &manifest.inputs,
         models.config().max_rows,
         &tensors,
     )?;
     let outputs = chosen.batcher.infer(feed).await?;
-    let (encoded, json_length) = v2::response(&decoded, &name, number, &outputs, manifest)?;
+    let (encoded, json_length) = response(&decoded, &name, number, &outputs, manifest)?;
     let Some(length) = json_length else {
         return Ok(bytes(StatusCode::OK, encoded, "application/json"));
     };

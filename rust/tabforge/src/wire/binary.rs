@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::error::{quoted, Error, Result};
 use crate::outputs::TensorData;
 use crate::wire::tensor::{Decoded, Elements};
-use crate::wire::v2::InferenceRequest;
+use crate::wire::v2::{InferenceRequest, RequestInput};
 
 /// The JSON header and the binary section of a body, as the header length says.
 pub fn split_body<'a>(body: &'a [u8], header_length: &str) -> Result<(&'a [u8], &'a [u8])> {
@@ -117,6 +117,45 @@ fn bytes_elements(name: &str, raw: &[u8], count: usize) -> Result<Vec<Option<Str
     Ok(values)
 }
 
+/// One input's bytes of the binary section, as a tensor of its shape and datatype.
+fn decode_chunk(inp: &RequestInput, chunk: &[u8]) -> Result<Decoded> {
+    let size = chunk.len();
+    if inp.shape.is_empty() || inp.shape.iter().any(|d| *d < 0) {
+        return Err(Error::bad(format!(
+            "input {}: shape {:?} must have sizes >= 0",
+            quoted(&inp.name),
+            inp.shape
+        )));
+    }
+    let shape: Vec<usize> = inp.shape.iter().map(|d| *d as usize).collect();
+    let count = shape
+        .iter()
+        .try_fold(1usize, |a, d| a.checked_mul(*d))
+        .unwrap_or(usize::MAX);
+    let elements = if inp.datatype == "BYTES" {
+        Elements::Bytes(bytes_elements(&inp.name, chunk, count)?)
+    } else {
+        let Some(item) = item_size(&inp.datatype) else {
+            return Err(Error::bad(format!(
+                "input {}: unknown datatype {}",
+                quoted(&inp.name),
+                quoted(&inp.datatype)
+            )));
+        };
+        if count.checked_mul(item) != Some(size) {
+            return Err(Error::bad(format!(
+                "input {}: shape {:?} {} needs {} bytes, binary_data_size is {size}",
+                quoted(&inp.name),
+                inp.shape,
+                inp.datatype,
+                count.saturating_mul(item)
+            )));
+        }
+        numbers(&inp.datatype, chunk)
+    };
+    Ok(Decoded { shape, elements })
+}
+
 /// Inputs sent in the binary section, by name.
 pub fn binary_inputs(request: &InferenceRequest, blob: &[u8]) -> Result<BTreeMap<String, Decoded>> {
     let mut out = BTreeMap::new();
@@ -147,40 +186,7 @@ pub fn binary_inputs(request: &InferenceRequest, blob: &[u8]) -> Result<BTreeMap
         }
         let chunk = &blob[offset..offset + size];
         offset += size;
-        if inp.shape.is_empty() || inp.shape.iter().any(|d| *d < 0) {
-            return Err(Error::bad(format!(
-                "input {}: shape {:?} must have sizes >= 0",
-                quoted(&inp.name),
-                inp.shape
-            )));
-        }
-        let shape: Vec<usize> = inp.shape.iter().map(|d| *d as usize).collect();
-        let count = shape
-            .iter()
-            .try_fold(1usize, |a, d| a.checked_mul(*d))
-            .unwrap_or(usize::MAX);
-        let elements = if inp.datatype == "BYTES" {
-            Elements::Bytes(bytes_elements(&inp.name, chunk, count)?)
-        } else {
-            let Some(item) = item_size(&inp.datatype) else {
-                return Err(Error::bad(format!(
-                    "input {}: unknown datatype {}",
-                    quoted(&inp.name),
-                    quoted(&inp.datatype)
-                )));
-            };
-            if count.checked_mul(item) != Some(size) {
-                return Err(Error::bad(format!(
-                    "input {}: shape {:?} {} needs {} bytes, binary_data_size is {size}",
-                    quoted(&inp.name),
-                    inp.shape,
-                    inp.datatype,
-                    count.saturating_mul(item)
-                )));
-            }
-            numbers(&inp.datatype, chunk)
-        };
-        out.insert(inp.name.clone(), Decoded { shape, elements });
+        out.insert(inp.name.clone(), decode_chunk(inp, chunk)?);
     }
     if offset != blob.len() {
         return Err(Error::bad(format!(

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 
 use crate::manifest::{Inputs, TensorSpec};
+use crate::wire::assemble::assemble;
 use crate::wire::binary::{binary_inputs, split_body};
 use crate::wire::{v1, v2};
 
@@ -115,7 +116,7 @@ proptest! {
     #[test]
     fn v2_json_never_panics(body in prop_oneof![jsonish(), v2_body()]) {
         if let Ok(request) = v2::decode_request(body.as_bytes()) {
-            if let Ok(feed) = v2::assemble(&request, &inputs(), 1000, &BTreeMap::new()) {
+            if let Ok(feed) = assemble(&request, &inputs(), 1000, &BTreeMap::new()) {
                 check_feed(&feed);
             }
         }
@@ -138,7 +139,7 @@ proptest! {
         if let Ok((json, rest)) = split_body(&body, &length) {
             if let Ok(request) = v2::decode_request(json) {
                 if let Ok(tensors) = binary_inputs(&request, rest) {
-                    if let Ok(feed) = v2::assemble(&request, &inputs(), 1000, &tensors) {
+                    if let Ok(feed) = assemble(&request, &inputs(), 1000, &tensors) {
                         check_feed(&feed);
                     }
                 }

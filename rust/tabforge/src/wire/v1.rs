@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::manifest::{Inputs, Manifest, Task};
 use crate::outputs::{Outputs, TensorData};
 use crate::wire::json;
-use crate::wire::v2::json_f64;
+use crate::wire::response::json_f64;
 
 #[derive(Deserialize)]
 struct PredictRequest {
