@@ -1,6 +1,6 @@
 """The Rust engine (``tabforge serve --engine rust``) as a process: hot reload from the
 registry, routing keys that land where the Python server lands them, a corrupt version
-refused while the previous one keeps serving, SIGTERM finishing in-flight requests.
+refused while the previous one keeps serving. (SIGTERM: test_process.py, both engines.)
 
 The protocol suite (test_serve, test_corpus, test_tritonclient, test_properties) runs on
 both engines; these are the behaviours that need a registry changing under the server.
@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
-import threading
-import time
 from pathlib import Path
 
 import httpx
-import numpy as np
 
 from tabforge.registry import FilesystemRegistry, ServingPolicy
 from tests.e2e.server import BODY, Server, running, until, wait_for_log
@@ -97,40 +93,3 @@ def test_a_corrupt_version_is_refused_and_the_previous_one_keeps_serving(
         r = httpx.post(server.url + "/v2/models/mixed/versions/3/infer", json={"inputs": []})
         assert r.status_code == 404
         assert r.json() == {"error": "model 'mixed' has no version '3'"}
-
-
-def test_sigterm_finishes_in_flight_requests_then_exits_0(
-    trained_registry: Path, tmp_path: Path
-) -> None:
-    rows = 90_000
-    rng = np.random.default_rng(0)
-    body = json.dumps({"inputs": [
-        {"name": "numeric", "shape": [rows, 3], "datatype": "FP32",
-         "data": rng.normal(size=rows * 3).round(3).tolist()},
-        {"name": "categorical", "shape": [rows, 2], "datatype": "BYTES",
-         "data": ["red", "sq"] * rows},
-    ]}).encode()  # fmt: skip
-    with running(trained_registry, tmp_path, "--engine", "rust", "--max-rows", "100000") as server:
-        result: dict[str, httpx.Response] = {}
-
-        def send() -> None:
-            headers = {"content-type": "application/json"}
-            url = server.url + "/v2/models/mixed/infer"
-            result["r"] = httpx.post(url, content=body, headers=headers, timeout=120)
-
-        sender = threading.Thread(target=send)
-        sender.start()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and sender.is_alive():
-            if "tabforge_requests_in_progress 1.0" in httpx.get(server.url + "/metrics").text:
-                break
-            time.sleep(0.002)
-        assert sender.is_alive(), "the request finished before the server could be stopped"
-        server.proc.send_signal(signal.SIGTERM)
-        sender.join(timeout=120)
-        code = server.proc.wait(timeout=60)
-    assert code == 0
-    assert result["r"].status_code == 200
-    label = next(o for o in result["r"].json()["outputs"] if o["name"] == "label")
-    assert label["shape"] == [rows]
-    assert "shutting down: finishing in-flight requests" in server.log.read_text()

@@ -24,6 +24,17 @@ pub struct Model {
     empty: Outputs,
 }
 
+/// A file of a version; a missing one is the registry's "is missing", as Python says it.
+fn read_version_file(path: &Path) -> Result<Vec<u8>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(Error::Registry(format!("{} is missing", path.display())))
+        }
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -41,28 +52,10 @@ impl Model {
     pub fn open_with(dir: impl AsRef<Path>, options: &Options) -> Result<Model> {
         let dir = dir.as_ref().to_path_buf();
         let manifest_path = dir.join(MANIFEST_FILE);
-        let raw = match std::fs::read(&manifest_path) {
-            Ok(raw) => raw,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::Registry(format!(
-                    "{} is missing",
-                    manifest_path.display()
-                )))
-            }
-            Err(e) => return Err(Error::io(&manifest_path, e)),
-        };
+        let raw = read_version_file(&manifest_path)?;
         let manifest = Manifest::from_json(&raw, &manifest_path.display().to_string())?;
         let model_path = dir.join(MODEL_FILE);
-        let bytes = match std::fs::read(&model_path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::Registry(format!(
-                    "{} is missing",
-                    model_path.display()
-                )))
-            }
-            Err(e) => return Err(Error::io(&model_path, e)),
-        };
+        let bytes = read_version_file(&model_path)?;
         if hex(&Sha256::digest(&bytes)) != manifest.model_sha256 {
             return Err(Error::Registry(format!(
                 "{} is corrupt: its sha256 does not match the manifest",

@@ -192,10 +192,24 @@ async fn model_metadata(
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
-    let (started, mut call) = begin(&models);
-    let reply = plain(&params, &uri)
-        .and_then(|()| metadata_reply(&models, &params, &method, &headers, &mut call));
-    finish(&models, "v2", started, &call, reply)
+    answer_get(&models, &params, &method, &uri, &headers, metadata_reply)
+}
+
+type GetReply = fn(&Models, &Params, &Method, &HeaderMap, &mut Call) -> Reply;
+
+/// A V2 model GET (metadata, readiness), timed and counted like every V2 request.
+fn answer_get(
+    models: &Models,
+    params: &Params,
+    method: &Method,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    reply: GetReply,
+) -> Response {
+    let (started, mut call) = begin(models);
+    let result =
+        plain(params, uri).and_then(|()| reply(models, params, method, headers, &mut call));
+    finish(models, "v2", started, &call, result)
 }
 
 fn begin(models: &Models) -> (Instant, Call) {
@@ -232,10 +246,7 @@ async fn model_ready(
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
-    let (started, mut call) = begin(&models);
-    let reply = plain(&params, &uri)
-        .and_then(|()| ready_reply(&models, &params, &method, &headers, &mut call));
-    finish(&models, "v2", started, &call, reply)
+    answer_get(&models, &params, &method, &uri, &headers, ready_reply)
 }
 
 fn ready_reply(

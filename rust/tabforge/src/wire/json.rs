@@ -29,20 +29,38 @@ pub(crate) fn marked(text: &str) -> Option<f64> {
 /// Nesting deeper than this is refused before parsing (serde_json's own limit is 128).
 const MAX_DEPTH: usize = 120;
 
-fn too_deep(body: &[u8]) -> bool {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &b in body {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
+/// Tells, byte by byte, whether a byte of JSON text is inside a string (quotes included).
+#[derive(Default)]
+struct Strings {
+    inside: bool,
+    escaped: bool,
+}
+
+impl Strings {
+    /// Whether `b` belongs to a string; call once per byte, in order.
+    fn holds(&mut self, b: u8) -> bool {
+        if self.inside {
+            match (self.escaped, b) {
+                (true, _) => self.escaped = false,
+                (false, b'\\') => self.escaped = true,
+                (false, b'"') => self.inside = false,
                 _ => {}
             }
+            return true;
+        }
+        self.inside = b == b'"';
+        self.inside
+    }
+}
+
+fn too_deep(body: &[u8]) -> bool {
+    let mut strings = Strings::default();
+    let mut depth = 0usize;
+    for &b in body {
+        if strings.holds(b) {
             continue;
         }
         match b {
-            b'"' => in_string = true,
             b'[' | b'{' => {
                 depth += 1;
                 if depth > MAX_DEPTH {
@@ -67,29 +85,18 @@ const TOKENS: [(&[u8], &[u8]); 4] = [
 /// Replace bare NaN/Infinity tokens outside strings; None if there were none.
 fn loosen(body: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(body.len() + 16);
-    let (mut in_string, mut escaped, mut changed) = (false, false, false);
+    let mut strings = Strings::default();
+    let mut changed = false;
     let mut i = 0;
     while i < body.len() {
         let b = body[i];
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
+        if !strings.holds(b) {
+            if let Some((token, mark)) = TOKENS.iter().find(|(t, _)| body[i..].starts_with(t)) {
+                out.extend_from_slice(mark);
+                i += token.len();
+                changed = true;
+                continue;
             }
-            out.push(b);
-            i += 1;
-            continue;
-        }
-        let rest = &body[i..];
-        if b == b'"' {
-            in_string = true;
-        } else if let Some((token, mark)) = TOKENS.iter().find(|(t, _)| rest.starts_with(t)) {
-            out.extend_from_slice(mark);
-            i += token.len();
-            changed = true;
-            continue;
         }
         out.push(b);
         i += 1;
