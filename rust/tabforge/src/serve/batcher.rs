@@ -1,17 +1,24 @@
-//! Dynamic batching by rows, one queue per model version (the text-embeddings-inference
-//! pattern: a queue task, a channel, a oneshot per request).
+//! Dynamic batching by rows, one queue per model version, served by inference threads
+//! (the text-embeddings-inference pattern: a queue, inference on its own threads, a
+//! oneshot per request).
 //!
-//! Requests already validated wait in the queue; the queue task takes as many as fit in
-//! `max_rows` (a larger request runs alone), waits up to `max_delay` for a fuller batch
-//! if asked to, and runs the batch on a blocking thread as soon as a session is free.
-//! While every session is busy, arrivals pile up and the next batch is larger. Each
-//! request gets its own rows back, in order. A batch that fails is retried request by
-//! request, so a bad request never fails its batch-mates.
+//! Requests already validated wait in the queue. Each version has one inference thread
+//! per session; a free thread takes as many queued requests as fit in `max_rows` (a larger
+//! request runs alone), waits up to `max_delay` for a fuller batch if asked to, runs the
+//! batch and answers each request with its own rows, in order. While every thread is
+//! busy, arrivals pile up and the next batch is larger. A batch that fails is retried
+//! request by request, so a bad request never fails its batch-mates. The async executor
+//! never runs inference: a request costs it one channel send and one wake-up.
+//!
+//! Measured against the first design (a queue task on the executor handing each batch to
+//! `spawn_blocking`): one thread hand-off less per batch (benchmarks/RESULTS.md, "Rust
+//! engine").
 
-use std::sync::Arc;
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::oneshot;
 
 use crate::contract::Feed;
 use crate::error::{Error, Result};
@@ -46,112 +53,99 @@ struct Job {
     reply: oneshot::Sender<Result<Outputs>>,
 }
 
-/// The queue of one model version.
+/// The queue of one model version; its threads end when the last clone is dropped.
 #[derive(Debug, Clone)]
 pub struct Batcher {
-    queue: mpsc::Sender<Job>,
+    queue: SyncSender<Job>,
 }
 
+type Jobs = Arc<Mutex<Receiver<Job>>>;
+
 impl Batcher {
-    /// Start the queue task of `model` (inside a tokio runtime).
+    /// Start `threads` inference threads for `model` (at most one call each at a time).
     pub fn start(
         model: Arc<Model>,
         policy: BatchPolicy,
-        slots: usize,
+        threads: usize,
         metrics: Arc<Metrics>,
-    ) -> Batcher {
-        let (queue, jobs) = mpsc::channel(policy.max_queue.max(1));
-        let runner = Runner {
-            model,
-            policy,
-            slots: Arc::new(Semaphore::new(slots.max(1))),
-            metrics,
-        };
-        tokio::spawn(runner.serve(jobs));
-        Batcher { queue }
+    ) -> Result<Batcher> {
+        let (queue, jobs) = sync_channel(policy.max_queue.max(1));
+        let jobs: Jobs = Arc::new(Mutex::new(jobs));
+        let label = format!("{}:{}", model.manifest().name, model.version());
+        for i in 0..threads.max(1) {
+            let (model, jobs, metrics) = (model.clone(), jobs.clone(), metrics.clone());
+            std::thread::Builder::new()
+                .name(format!("infer {label} {i}"))
+                .spawn(move || serve(&model, &jobs, policy, &metrics))
+                .map_err(|e| {
+                    Error::Runtime(format!("cannot start an inference thread for {label}: {e}"))
+                })?;
+        }
+        Ok(Batcher { queue })
     }
 
     /// Queue a feed and wait for its outputs.
     pub async fn infer(&self, feed: Feed) -> Result<Outputs> {
         let (reply, answer) = oneshot::channel();
-        self.queue
-            .try_send(Job {
-                feed,
-                queued: Instant::now(),
-                reply,
-            })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => Error::NotReady(
-                    "the server is overloaded: too many requests waiting; retry later".into(),
-                ),
-                mpsc::error::TrySendError::Closed(_) => {
-                    Error::NotReady("this model version was unloaded".into())
-                }
-            })?;
+        let job = Job {
+            feed,
+            queued: Instant::now(),
+            reply,
+        };
+        self.queue.try_send(job).map_err(|e| match e {
+            TrySendError::Full(_) => Error::NotReady(
+                "the server is overloaded: too many requests waiting; retry later".into(),
+            ),
+            TrySendError::Disconnected(_) => {
+                Error::NotReady("this model version was unloaded".into())
+            }
+        })?;
         answer
             .await
-            .map_err(|_| Error::Runtime("the inference task ended without an answer".into()))?
+            .map_err(|_| Error::Runtime("the inference thread ended without an answer".into()))?
     }
 }
 
-struct Runner {
-    model: Arc<Model>,
-    policy: BatchPolicy,
-    slots: Arc<Semaphore>,
-    metrics: Arc<Metrics>,
-}
-
-impl Runner {
-    async fn serve(self, mut jobs: mpsc::Receiver<Job>) {
-        let mut carried: Option<Job> = None;
-        loop {
-            let first = match carried.take() {
-                Some(job) => job,
-                None => match jobs.recv().await {
-                    Some(job) => job,
-                    None => return,
-                },
-            };
-            // A free session first: while none is, arrivals wait in the queue and join.
-            let Ok(permit) = self.slots.clone().acquire_owned().await else {
-                return;
-            };
-            let mut batch = vec![first];
-            carried = self.gather(&mut jobs, &mut batch).await;
-            let model = self.model.clone();
-            let metrics = self.metrics.clone();
-            tokio::task::spawn_blocking(move || {
-                run_batch(&model, batch, &metrics);
-                drop(permit);
-            });
+/// One inference thread: take a batch, run it, answer; until the queue is gone.
+fn serve(model: &Model, jobs: &Jobs, policy: BatchPolicy, metrics: &Metrics) {
+    loop {
+        let (batch, overflow) = {
+            let Ok(queue) = jobs.lock() else { return };
+            let Ok(first) = queue.recv() else { return };
+            gather(&queue, first, policy)
+        };
+        run_batch(model, batch, metrics);
+        if let Some(job) = overflow {
+            run_batch(model, vec![job], metrics);
         }
     }
+}
 
-    /// Add queued jobs while they fit; the first one that does not is returned.
-    async fn gather(&self, jobs: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) -> Option<Job> {
-        let limit = self.policy.max_rows;
-        if limit == 0 {
-            return None;
-        }
-        let mut rows: usize = batch.iter().map(|j| j.feed.rows).sum();
-        let deadline = Instant::now() + self.policy.max_delay;
-        while rows < limit {
-            let next = match jobs.try_recv() {
-                Ok(job) => job,
-                Err(_) if self.policy.max_delay.is_zero() => return None,
-                Err(_) => match tokio::time::timeout_at(deadline.into(), jobs.recv()).await {
-                    Ok(Some(job)) => job,
-                    _ => return None,
-                },
-            };
-            if rows + next.feed.rows > limit {
-                return Some(next);
+/// The first job and the queued ones that fit with it (waiting up to `max_delay`), and the
+/// one taken that did not fit, if any: it runs next, alone.
+fn gather(queue: &Receiver<Job>, first: Job, policy: BatchPolicy) -> (Vec<Job>, Option<Job>) {
+    let mut batch = vec![first];
+    let limit = policy.max_rows;
+    let mut rows = batch[0].feed.rows;
+    let deadline = Instant::now() + policy.max_delay;
+    while limit > 0 && rows < limit {
+        let next = match queue.try_recv() {
+            Ok(job) => job,
+            Err(_) if policy.max_delay.is_zero() => break,
+            Err(_) => {
+                match queue.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                    Ok(job) => job,
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                }
             }
-            rows += next.feed.rows;
-            batch.push(next);
+        };
+        if rows + next.feed.rows > limit {
+            return (batch, Some(next));
         }
-        None
+        rows += next.feed.rows;
+        batch.push(next);
     }
+    (batch, None)
 }
 
 fn run_batch(model: &Model, batch: Vec<Job>, metrics: &Metrics) {

@@ -57,12 +57,10 @@ pub struct Models {
     failed: Mutex<BTreeMap<String, String>>,
     refreshing: Mutex<()>,
     pub(crate) metrics: Arc<Metrics>,
-    runtime: tokio::runtime::Handle,
 }
 
 impl Models {
     /// Models served from a registry; call [`Models::refresh`] (blocking) to load them.
-    /// Must be called inside a tokio runtime.
     pub fn from_registry(registry: Registry, config: ServeConfig) -> Arc<Models> {
         Arc::new(Models::new(Some(registry), config))
     }
@@ -75,15 +73,14 @@ impl Models {
         models
     }
 
-    /// Serve models you loaded yourself (no registry, no reload), one version each.
-    /// Must be called inside a tokio runtime.
-    pub fn from_models(models: Vec<Model>, config: ServeConfig) -> Arc<Models> {
+    /// Serve models you loaded yourself (no registry, no reload).
+    pub fn from_models(models: Vec<Model>, config: ServeConfig) -> Result<Arc<Models>> {
         let me = Models::new(None, config);
         let mut table = BTreeMap::new();
         for model in models {
             let name = model.manifest().name.clone();
             let version = model.version();
-            let loaded = me.start(Arc::new(model));
+            let loaded = me.start(Arc::new(model))?;
             let served = table.entry(name.clone()).or_insert_with(|| Served {
                 name,
                 versions: BTreeMap::new(),
@@ -99,7 +96,7 @@ impl Models {
             .set_loaded(table.values().map(|s| s.versions.len()).sum(), 0);
         *me.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(table);
         me.ready.store(true, Ordering::Release);
-        Arc::new(me)
+        Ok(Arc::new(me))
     }
 
     fn new(registry: Option<Registry>, config: ServeConfig) -> Models {
@@ -111,7 +108,6 @@ impl Models {
             failed: Mutex::new(BTreeMap::new()),
             refreshing: Mutex::new(()),
             metrics: Arc::new(Metrics::default()),
-            runtime: tokio::runtime::Handle::current(),
         }
     }
 
@@ -144,7 +140,7 @@ impl Models {
         found.ok_or_else(|| Error::NotFound(format!("unknown model {}", quoted(name))))
     }
 
-    fn start(&self, model: Arc<Model>) -> Arc<Version> {
+    fn start(&self, model: Arc<Model>) -> Result<Arc<Version>> {
         let name = model.manifest().name.clone();
         let policy = self
             .config
@@ -152,10 +148,9 @@ impl Models {
             .get(&name)
             .copied()
             .unwrap_or(self.config.batch);
-        let slots = self.config.options.session_count();
-        let _guard = self.runtime.enter();
-        let batcher = Batcher::start(model.clone(), policy, slots, self.metrics.clone());
-        Arc::new(Version { model, batcher })
+        let threads = self.config.options.session_count();
+        let batcher = Batcher::start(model.clone(), policy, threads, self.metrics.clone())?;
+        Ok(Arc::new(Version { model, batcher }))
     }
 
     /// Apply registry changes (blocking: loads models); true if anything served changed.
@@ -296,10 +291,13 @@ impl Models {
                 continue;
             }
             match Model::open_with(registry.version_dir(name, *v), &self.config.options) {
-                Ok(model) => {
-                    tracing::info!("loaded {key}");
-                    versions.insert(*v, self.start(Arc::new(model)));
-                }
+                Ok(model) => match self.start(Arc::new(model)) {
+                    Ok(version) => {
+                        tracing::info!("loaded {key}");
+                        versions.insert(*v, version);
+                    }
+                    Err(e) => self.fail(&key, &format!("{key} failed to start: {e}")),
+                },
                 Err(e) => self.fail(&key, &format!("{key} failed to load: {e}")),
             }
         }

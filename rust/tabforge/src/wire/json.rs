@@ -127,6 +127,41 @@ pub(crate) fn decode<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> 
     }
 }
 
+/// A body decoded in place, or the loosened text to decode again (then borrowed from it).
+pub(crate) enum Decoded<T> {
+    /// Decoded as it came.
+    Strict(T),
+    /// It held bare NaN/Infinity tokens: decode this text instead.
+    Loose(Vec<u8>),
+}
+
+impl<T> Decoded<T> {
+    /// The value; a body that still needed loosening is malformed.
+    pub(crate) fn strict(self) -> Result<T> {
+        match self {
+            Decoded::Strict(value) => Ok(value),
+            Decoded::Loose(_) => Err(Error::bad("malformed JSON")),
+        }
+    }
+}
+
+/// [`decode`] for a type that borrows from the body (strings are not copied).
+pub(crate) fn decode_borrowed<'a, T: serde::Deserialize<'a>>(
+    body: &'a [u8],
+    what: &str,
+) -> Result<Decoded<T>> {
+    if too_deep(body) {
+        return Err(Error::bad("malformed JSON: nested too deeply"));
+    }
+    match serde_json::from_slice::<T>(body) {
+        Ok(value) => Ok(Decoded::Strict(value)),
+        Err(e) if e.is_data() => Err(Error::bad(format!("invalid {what}: {e}"))),
+        Err(e) => loosen(body)
+            .map(Decoded::Loose)
+            .ok_or_else(|| Error::bad(format!("malformed JSON: {e}"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

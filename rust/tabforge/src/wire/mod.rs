@@ -3,6 +3,7 @@
 pub mod assemble;
 pub mod binary;
 pub(crate) mod json;
+mod records;
 pub mod response;
 pub(crate) mod tensor;
 pub mod v1;

@@ -1,19 +1,14 @@
 //! KServe V1: `{"instances": [{column: value, ...}, ...]}` -> `{"predictions": [...]}`.
 
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::contract::{encode_records, Feed};
+use crate::contract::Feed;
 use crate::error::{Error, Result};
 use crate::manifest::{Inputs, Manifest, Task};
 use crate::outputs::{Outputs, TensorData};
 use crate::wire::json;
+use crate::wire::records::{self, PredictRequest};
 use crate::wire::response::json_f64;
-
-#[derive(Deserialize)]
-struct PredictRequest {
-    instances: Vec<Map<String, Value>>,
-}
 
 /// The feed for a V1 body.
 pub fn assemble(body: &[u8], inputs: &Inputs, max_rows: usize) -> Result<Feed> {
@@ -23,7 +18,14 @@ pub fn assemble(body: &[u8], inputs: &Inputs, max_rows: usize) -> Result<Feed> {
         ));
     }
     let what = "predict request (instances must be objects keyed by column)";
-    let request: PredictRequest = json::decode(body, what)?;
+    let loose;
+    let request: PredictRequest<'_> = match json::decode_borrowed(body, what)? {
+        json::Decoded::Strict(request) => request,
+        json::Decoded::Loose(text) => {
+            loose = text;
+            json::decode_borrowed::<PredictRequest<'_>>(&loose, what)?.strict()?
+        }
+    };
     if request.instances.len() > max_rows {
         return Err(Error::TooLarge(format!(
             "{} instances, over the limit of {max_rows}",
@@ -36,17 +38,23 @@ pub fn assemble(body: &[u8], inputs: &Inputs, max_rows: usize) -> Result<Feed> {
             ..Feed::default()
         });
     }
-    for record in &request.instances {
-        if record
-            .values()
-            .any(|v| v.as_str() == Some(json::INFINITY_MARK))
-        {
-            return Err(Error::bad(
-                "an instance holds Infinity; send null for a missing value",
-            ));
-        }
+    let feed = records::encode(&request.instances, inputs)?;
+    refuse_infinity(&feed, inputs)?;
+    Ok(feed)
+}
+
+/// Infinity is no value a model was trained on, and no way to say "missing": refused, as
+/// V2 refuses it (and the Python server, by the same rule), naming the first row and column.
+fn refuse_infinity(feed: &Feed, inputs: &Inputs) -> Result<()> {
+    let k = inputs.numeric.len().max(1);
+    if let Some(i) = feed.numeric.iter().position(|x| x.is_infinite()) {
+        return Err(Error::bad(format!(
+            "row {}: column {} holds Infinity; send null for a missing value",
+            i / k + 1,
+            crate::error::quoted(&inputs.numeric[i % k])
+        )));
     }
-    encode_records(&request.instances, inputs)
+    Ok(())
 }
 
 fn floats(outputs: &Outputs, name: &str) -> (Vec<f32>, usize) {
