@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -16,6 +17,7 @@ from polars.testing import assert_frame_equal
 
 import tabforge
 from tabforge.errors import DataError, NotFoundError
+from tests.e2e.server import free_port
 
 
 @pytest.fixture
@@ -54,6 +56,24 @@ def test_attributes(registry: Path) -> None:
     assert model.schema.classes == ["high", "low", "mid"]
     assert model.manifest.estimator.name == "logistic"
     assert "mixed:2" in repr(model)
+
+
+def test_the_manifest_gives_a_dict_and_json_as_stored(registry: Path) -> None:
+    model = tabforge.load("mixed:1", registry=registry)
+    stored = (registry / "mixed" / "1" / "manifest.json").read_text()
+    assert model.manifest.to_json() == stored
+    doc = model.manifest.to_dict()
+    assert doc == json.loads(stored)
+    assert json.loads(json.dumps(doc)) == doc  # plain dicts, lists and scalars
+    assert doc["estimator"]["name"] == "lightgbm"
+
+
+def test_a_client_of_a_server_that_is_not_running_names_its_url() -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with tabforge.Client(url) as client, pytest.raises(tabforge.TabforgeError) as raised:
+        client.predict("mixed", {"a": [1.0]})
+    assert str(raised.value).startswith(f"cannot connect to a tabforge server at {url} (")
+    assert str(raised.value).endswith("is `tabforge serve` running there?")
 
 
 def test_missing_values_and_unseen_categories_are_fine(registry: Path) -> None:

@@ -122,3 +122,56 @@ def test_parity_failure_stores_nothing(cli: Cli, tmp_path: Path, data_dir: Path)
     assert run.exit_code == 2
     assert "nothing stored" in run.stderr
     assert not any(p.name.isdigit() for p in registry.rglob("*"))
+
+
+@pytest.fixture
+def breast_cancer(tmp_path: Path) -> Path:
+    """scikit-learn's breast cancer data as a newcomer gets it: a space in the file name,
+    the label in a column named 'Diagnosis?'."""
+    from sklearn.datasets import load_breast_cancer
+
+    cancer = load_breast_cancer(as_frame=True)
+    frame = cancer.data.assign(
+        **{"Diagnosis?": [str(cancer.target_names[t]) for t in cancer.target]}
+    )
+    path = tmp_path / "breast cancer.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_an_unknown_column_suggests_the_one_spelled_differently(
+    cli: Cli, breast_cancer: Path
+) -> None:
+    target = cli("train", str(breast_cancer), "--target", "diagnosis")
+    assert target.exit_code == 2
+    assert target.stderr.startswith(
+        "error: unknown target column 'diagnosis' (did you mean 'Diagnosis?'?); columns are: "
+    )
+    assert len(target.stderr.strip().splitlines()) == 1
+    dropped = cli("train", str(breast_cancer), "--target", "Diagnosis?", "--drop", "Mean_Radius")
+    assert dropped.exit_code == 2
+    assert "unknown column 'Mean_Radius' (did you mean 'mean radius'?)" in dropped.stderr
+
+
+def test_a_stem_with_a_space_is_stored_slugified_and_references_suggest_that_name(
+    cli: Cli, breast_cancer: Path, tmp_path: Path
+) -> None:
+    registry = ["--registry", str(tmp_path / "models")]
+    run = cli(
+        "train", str(breast_cancer), "--target", "Diagnosis?", "--model", "logistic", *registry
+    )
+    assert run.exit_code == 0, run.stderr
+    assert (
+        "note: model name 'breast-cancer', from the file's stem 'breast cancer' (names take "
+        "a-z, 0-9, '_' and '-'; --name sets another)\n"
+    ) in run.stderr
+    out = str(tmp_path / "scores.parquet")
+    refused = cli("predict", "breast cancer", str(breast_cancer), "-o", out, *registry)
+    assert refused.exit_code == 2
+    assert refused.stderr == (
+        "error: malformed reference 'breast cancer' (did you mean 'breast-cancer'? that is the "
+        "name training gives a file called 'breast cancer'): use name, name:VERSION or name@ALIAS\n"
+    )
+    shown = cli("models", "show", "Breast Cancer:1", *registry)
+    assert "(did you mean 'breast-cancer'?" in shown.stderr
+    assert cli("predict", "breast-cancer", str(breast_cancer), "-o", out, *registry).exit_code == 0

@@ -96,6 +96,25 @@ def test_on_error_skip_writes_rejects_beside_the_output(
     assert rejects["b"].to_list() == ["n/a?"] * 3
 
 
+def test_the_rejects_file_is_named_as_the_readme_and_the_help_say(
+    cli: Cli, registry: Path, tmp_path: Path, big: pl.DataFrame
+) -> None:
+    source = tmp_path / "in.csv"
+    _with_bad_values(big, source)
+    run = cli("predict", "mixed:1", str(source), "-o", str(tmp_path / "scores.parquet"),
+              "--on-error", "skip", "--registry", str(registry))  # fmt: skip
+    assert run.exit_code == 0, run.stderr
+    assert f"rejected 3 rows -> {tmp_path / 'scores.rejects.csv'}" in run.stderr
+    assert (tmp_path / "scores.rejects.csv").is_file()
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    assert (
+        "goes to `<stem>.rejects.csv` beside the output (`scores.parquet` -> `scores.rejects.csv`"
+        in readme
+    )
+    helped = " ".join(cli("predict", "--help").stdout.split())
+    assert "<stem>.rejects.csv beside OUTPUT (scores.parquet: scores.rejects.csv" in helped
+
+
 def test_a_run_that_fails_late_leaves_no_output(
     cli: Cli, registry: Path, tmp_path: Path, big: pl.DataFrame
 ) -> None:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from tests.helpers import Cli, stored
 
@@ -141,3 +144,59 @@ def test_integer_and_boolean_targets_keep_their_labels(
             ["label"], {"numeric": numeric, "categorical": cats.to_numpy().astype(object)}
         )[0]
         assert set(label.tolist()) <= set(expected)
+
+
+def test_auto_ranks_its_leaderboard_by_the_score_it_shows(cli: Cli, tmp_path: Path) -> None:
+    from sklearn.datasets import load_breast_cancer
+
+    cancer = load_breast_cancer(as_frame=True)
+    cancer.frame.assign(target=[str(cancer.target_names[t]) for t in cancer.target]).to_csv(
+        tmp_path / "cancer.csv", index=False
+    )
+    run = cli("train", str(tmp_path / "cancer.csv"), "--target", "target", "--time-budget", "600")
+    assert run.exit_code == 0, run.stderr
+    board = json.loads((stored(tmp_path / "models", "cancer:1") / "manifest.json").read_text())[
+        "metrics"
+    ]["leaderboard"]
+    assert len(board) >= 4, run.stderr
+    scores = [row["score"] for row in board]
+    assert scores == sorted(scores, reverse=True)  # balanced accuracy: higher is better
+    printed = [line.split("│")[1].strip() for line in run.stdout.splitlines()
+               if line.startswith("│") and any(r["model"] in line for r in board)]  # fmt: skip
+    assert printed[: len(board)] == [row["model"] for row in board]
+
+
+def test_demo_refuses_a_busy_port_before_it_trains(cli: Cli, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = cli("demo", "--port", str(port), "--registry", str(tmp_path / "models"))
+    assert run.exit_code == 2
+    assert run.stderr == (
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use (nothing was "
+        "trained: --port 0 picks a free port, --no-serve skips serving)\n"
+    )
+    assert run.stdout == ""
+    assert not (tmp_path / "models").exists()  # no churn version stored for nothing
+
+
+def test_demo_says_each_run_adds_a_version_and_every_path_it_prints_is_there(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the report is written here
+    registry = ["--registry", str(tmp_path / "models")]
+    first = cli("demo", "--no-serve", *registry)
+    assert first.exit_code == 0, first.stderr
+    assert "each run adds a version" not in first.stdout
+    second = cli("demo", "--no-serve", *registry)
+    assert second.exit_code == 0, second.stderr
+    assert (
+        f"demo     each run adds a version: churn:2 joins churn:1 in {tmp_path / 'models'}"
+        in second.stdout
+    )
+    for run in (first, second):
+        paths = re.findall(r"(/[^\s,;:()]+)", run.stdout)
+        assert any(p.endswith(".html") for p in paths), run.stdout
+        assert [p for p in paths if not Path(p).exists()] == []
+        assert "also served" not in run.stdout  # --no-serve: nothing is

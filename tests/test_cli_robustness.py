@@ -46,6 +46,46 @@ def test_models_list_ignores_foreign_entries(registry: Path, cli: Cli) -> None:
     assert cli("models", "show", "mixed", "--registry", str(registry)).exit_code == 0
 
 
+def test_a_damaged_manifest_is_marked_and_every_other_model_is_listed(
+    registry: Path, tmp_path: Path, cli: Cli
+) -> None:
+    from sklearn.datasets import load_iris, load_wine
+
+    for name, load in (("wine", load_wine), ("iris", load_iris)):
+        load(as_frame=True).frame.to_csv(tmp_path / f"{name}.csv", index=False)
+        trained = cli("train", str(tmp_path / f"{name}.csv"), "--target", "target", "--model",
+                      "logistic", "-q", registry=registry)  # fmt: skip
+        assert trained.exit_code == 0, trained.stderr
+    (registry / "wine" / "1" / "manifest.json").write_text('{"name": "wine", "vers')
+    (registry / "mixed" / "2" / "manifest.json").write_bytes(b"\x00\xff not json")
+
+    listed = cli("models", "list", "--json", "--registry", str(registry))
+    assert listed.exit_code == 0, listed.stderr
+    rows = {row["name"]: row for row in listed.json()}
+    assert sorted(rows) == ["iris", "mixed", "wine"]
+    assert (rows["iris"]["model"], rows["iris"]["errors"]) == ("logistic", [])
+    mixed = rows["mixed"]  # its latest version is damaged: described by version 1
+    assert (mixed["versions"], mixed["shown_version"], mixed["model"]) == ([1, 2], 1, "lightgbm")
+    assert [e["version"] for e in mixed["errors"]] == [2]
+    assert (
+        f"{registry / 'mixed' / '2' / 'manifest.json'} is unreadable" in mixed["errors"][0]["error"]
+    )
+    wine = rows["wine"]  # no readable version at all
+    assert (wine["versions"], wine["shown_version"], wine["task"]) == ([1], None, None)
+    assert [e["version"] for e in wine["errors"]] == [1]
+    assert listed.stderr.count("warning: ") == 2
+
+    human = cli("models", "list", "--registry", str(registry))
+    assert human.exit_code == 0, human.stderr
+    lines = {line.split("│")[1].strip(): line for line in human.stdout.splitlines() if "│" in line}
+    assert "1, 2 (damaged)" in lines["mixed"]
+    assert "lightgbm (version 1)" in lines["mixed"]
+    assert "1 (damaged)" in lines["wine"]
+    assert "logistic" in lines["iris"]
+    assert "warning: mixed:2 is damaged:" in human.stderr
+    assert cli("models", "show", "mixed:1", "--registry", str(registry)).exit_code == 0
+
+
 def test_an_empty_registry_says_so(tmp_path: Path, cli: Cli) -> None:
     (tmp_path / "models").mkdir()
     run = cli("models", "list", "--registry", str(tmp_path / "models"))

@@ -119,6 +119,7 @@ def test_list_and_show(registry: Path, cli: Cli) -> None:
         {
             "name": "mixed", "versions": [1, 2], "aliases": {}, "task": "classification",
             "model": "logistic", "metric": "balanced_accuracy", "value": listed[0]["value"],
+            "shown_version": 2, "errors": [],
         }
     ]  # fmt: skip
     assert 0 < listed[0]["value"] <= 1

@@ -48,6 +48,23 @@ def test_every_setting_is_an_option_and_a_variable_in_the_help_and_the_readme() 
             assert f"default: {declared.default};" in shown
 
 
+def test_serve_help_gives_the_range_of_every_bounded_option() -> None:
+    shown = CliRunner().invoke(main, ["serve", "--help"], terminal_width=300, max_content_width=300)
+    lines = {line.split()[0]: line for line in shown.stdout.splitlines() if line.startswith("  --")}
+    bounded = [s for s in settings_of(ServeSettings) if {s.low, s.above, s.high} != {None}]
+    assert len(bounded) >= 10
+    for declared in bounded:
+        assert declared.option is not None
+        if declared.low is not None and declared.high is not None:
+            expected = f"range: {declared.low:g}-{declared.high:g};"
+        else:
+            expected = f"range: >={declared.low:g};" if declared.low is not None else ""
+            expected = expected or f"range: >{declared.above:g};"
+        assert expected in lines[declared.option], (declared.option, lines[declared.option])
+    assert "range: 0-65535;" in lines["--port"]
+    assert "range:" not in lines["--host"]
+
+
 def test_the_environment_and_the_command_line_share_a_handoff_form() -> None:
     custom = ServeSettings(
         registry="/srv/models", models=("a", "b"), port=0, workers=3, max_body_mb=0.5,

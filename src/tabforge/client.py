@@ -20,6 +20,10 @@ class ServerError(TabforgeError):
     """The server answered with an error; the message is the server's."""
 
 
+class ServerUnreachable(TabforgeError):
+    """No answer from the server: nothing listens there, or the connection failed."""
+
+
 class Client:
     def __init__(self, url: str = "http://127.0.0.1:8000", *, timeout: float = 30.0) -> None:
         self.url = url.rstrip("/")
@@ -36,7 +40,15 @@ class Client:
         self.close()
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.http.request(method, path, **kwargs)
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.ConnectError as exc:
+            raise ServerUnreachable(
+                f"cannot connect to a tabforge server at {self.url} ({exc}): is "
+                "`tabforge serve` running there?"
+            ) from exc
+        except httpx.TransportError as exc:  # timeouts, a connection dropped mid-answer
+            raise ServerUnreachable(f"{method} {self.url}{path} failed: {exc!r}") from exc
         if response.status_code >= 400:
             try:
                 message = response.json()["error"]

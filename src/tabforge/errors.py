@@ -11,6 +11,9 @@ command may succeed once the disk is fixed); 130 interrupted.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class TabforgeError(Exception):
     """Root of every error tabforge reports to a user."""
@@ -117,3 +120,23 @@ class Forbidden(TabforgeError):
     """Credentials refused, or the endpoint is disabled."""
 
     http_status = 403
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """' (did you mean 'X'?)' for the choice closest to ``name``, ignoring case; '' if none.
+
+    Real files name their columns 'Diagnosis?' or 'Sepal.Length' while users type
+    'diagnosis' or 'sepal_length': case, punctuation and separators are what differ.
+    """
+    listed = list(dict.fromkeys(choices))
+    folded = {_folded(c): c for c in reversed(listed)}  # the first spelling wins
+    key = _folded(name)
+    if key in folded and folded[key] != name:
+        return f" (did you mean {folded[key]!r}?)"
+    close = difflib.get_close_matches(key, list(folded), n=1, cutoff=0.75)
+    return f" (did you mean {folded[close[0]]!r}?)" if close and folded[close[0]] != name else ""
+
+
+def _folded(text: str) -> str:
+    """Lower case, letters and digits only: how two spellings of one name are compared."""
+    return "".join(ch for ch in text.lower() if ch.isalnum())

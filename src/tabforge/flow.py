@@ -27,8 +27,7 @@ from tabforge.monitor.build import build_reference
 from tabforge.progress import Reporter, SilentReporter
 from tabforge.registry.backends import open_registry
 from tabforge.registry.base import Registry
-from tabforge.registry.refs import validate_name
-from tabforge.registry.store import slugify
+from tabforge.registry.refs import slugify, validate_name
 from tabforge.train.catalog import lookup
 from tabforge.train.fit import FitResult, Prepared, Trainer, TrainOptions, prepare
 
@@ -90,7 +89,7 @@ def train(
     _refuse_bad_options(options)
     store = open_registry(registry)
     store.check_writable()  # a missing bucket is found before the training, not after
-    data = _read_and_prepare(source, options, reporter)
+    data = _read_and_prepare(source, options, reporter, named=model_name if not name else None)
     schema = data.schema
     result = Trainer(data, options, reporter, started=started, backend=backend).run()
 
@@ -214,8 +213,11 @@ def _store(
     return version, built[-1]
 
 
-def _read_and_prepare(source: Path, options: TrainOptions, reporter: Reporter) -> Prepared:
-    """Read the file, decide each column's role and split it, saying what was left out."""
+def _read_and_prepare(
+    source: Path, options: TrainOptions, reporter: Reporter, *, named: str | None
+) -> Prepared:
+    """Read the file, decide each column's role and split it, saying what was left out
+    (and, ``named`` after the file, under which name the model will be stored)."""
     with reporter.step(f"Reading {source.name}"):
         df = read_table(source)
     schema = infer_schema(
@@ -227,6 +229,11 @@ def _read_and_prepare(source: Path, options: TrainOptions, reporter: Reporter) -
         drop=options.drop,
         max_categories=options.max_categories,
     )
+    if named is not None and named != source.stem:
+        reporter.note(
+            f"model name {named!r}, from the file's stem {source.stem!r} (names take a-z, "
+            "0-9, '_' and '-'; --name sets another)"
+        )
     for column, reason in schema.ignored:
         if column not in options.drop:  # the user knows what they dropped
             reporter.note(f"ignoring column {column!r}: {reason}")

@@ -14,12 +14,14 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
 
-from tests.e2e.server import free_port, running, wait_for_log
+from tests.e2e.server import BOTH, running, wait_for_log
 
 
+@pytest.mark.parametrize("engine", BOTH)
 def test_sigterm_finishes_in_flight_requests_then_exits_0(
-    trained_registry: Path, tmp_path: Path
+    trained_registry: Path, tmp_path: Path, engine: str
 ) -> None:
     rows = 90_000
     rng = np.random.default_rng(0)
@@ -31,7 +33,8 @@ def test_sigterm_finishes_in_flight_requests_then_exits_0(
              "data": ["red", "sq"] * rows},
         ]
     }  # fmt: skip
-    with running(trained_registry, tmp_path, "--max-rows", "100000") as server:
+    args = ("--max-rows", "100000", "--engine", engine)
+    with running(trained_registry, tmp_path, *args) as server:
         result: dict[str, httpx.Response] = {}
         sender = threading.Thread(
             target=lambda: result.setdefault(
@@ -55,18 +58,28 @@ def test_sigterm_finishes_in_flight_requests_then_exits_0(
     label = next(o for o in response.json()["outputs"] if o["name"] == "label")
     assert label["shape"] == [rows]
     log = server.log.read_text()
-    assert "Finished server process" in log
+    finished = {"python": "Finished server process", "rust": "shutting down: finishing in-flight"}
+    assert finished[engine] in log
 
 
-def test_demo_serves_and_its_printed_curl_commands_work(tmp_path: Path) -> None:
-    port = free_port()
+def test_demo_serves_on_the_free_port_it_picked_and_its_printed_curl_commands_work(
+    tmp_path: Path,
+) -> None:
     exe = str(Path(sys.executable).parent / "tabforge")
     out = tmp_path / "demo.out"
     with open(out, "wb") as f:
-        proc = subprocess.Popen([exe, "demo", "--port", str(port), "--registry", str(tmp_path / "models")],
+        proc = subprocess.Popen([exe, "demo", "--port", "0", "--registry", str(tmp_path / "models")],
                                 stdout=f, stderr=subprocess.STDOUT, cwd=tmp_path)  # fmt: skip
     try:
         deadline = time.monotonic() + 300
+        picked = None
+        while picked is None and time.monotonic() < deadline:
+            picked = re.search(r"Serving churn on http://127\.0\.0\.1:(\d+) \(--port 0 picked \1\)",
+                               out.read_text())  # fmt: skip
+            time.sleep(0.3)
+        assert picked is not None, out.read_text()
+        port = int(picked.group(1))
+        assert port != 0
         while time.monotonic() < deadline:
             try:
                 if (

@@ -6,10 +6,8 @@ import contextlib
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -202,101 +200,6 @@ def _print_outcome(outcome: Any) -> None:
     console.print(f"sha256   {outcome.model_sha256}")
 
 
-@main.command()
-@click.option("--registry", help=REGISTRY_HELP)
-@click.option("--model", "-m", default="lightgbm", show_default=True, help="Catalog name or auto.")
-@click.option("--save-data", type=click.Path(dir_okay=False), help="Also keep the example CSV.")
-@click.option("--serve/--no-serve", "then_serve", default=True, help="Serve the model at the end.")
-@click.option("--port", default=8000, show_default=True, type=int, help="Port to serve on.")
-@click.option("--quiet", "-q", is_flag=True)
-def demo(
-    registry: str | None,
-    model: str,
-    save_data: str | None,
-    then_serve: bool,
-    port: int,
-    quiet: bool,
-) -> None:
-    """Train, verify and store a model on the bundled churn example, predict, then serve it."""
-    import polars as pl
-
-    from tabforge.api import load
-    from tabforge.cli.report import write_report
-    from tabforge.data.example import write_example
-    from tabforge.flow import train as run_train
-    from tabforge.train.fit import TrainOptions
-
-    with tempfile.TemporaryDirectory(prefix="tabforge-demo-") as tmp:
-        path = write_example(Path(save_data) if save_data else Path(tmp) / "churn.csv")
-        if not quiet:
-            click.echo(f"example data: {path} (3000 customers, target 'churn')")
-        options = TrainOptions(target="churn", model=model)
-        outcome = run_train(
-            path, options, name="churn", registry=registry, reporter=Reporter(quiet=quiet)
-        )
-        if quiet:
-            click.echo(outcome.ref)
-            return
-        _print_outcome(outcome)
-        page = write_report(registry, [outcome.ref], None)
-        click.echo(f"report   {page.absolute()} (open it in a browser; also served, see below)")
-        stored = load(outcome.ref, registry=registry)
-        sample = pl.read_csv(path, n_rows=5)
-        predicted = stored.predict(sample)
-        shown = pl.concat(
-            [sample.select("customer_id", "contract", "churn"), predicted], how="horizontal"
-        )
-        table = Table(
-            title="sample prediction (onnxruntime, from the stored artifact)", title_justify="left"
-        )
-        for col in shown.columns:
-            table.add_column(col)
-        for row in shown.iter_rows():
-            table.add_row(*[_fmt(v) for v in row])
-        output_console().print(table)
-        if not then_serve:
-            return
-        curls = demo_curls(sample.row(0, named=True), stored, port)
-    _serve_demo(registry, port, curls, outcome.version)
-
-
-def demo_curls(row: dict[str, Any], model: Any, port: int) -> list[str]:
-    """A V1 and a V2 curl command for one example row, runnable as printed."""
-    base = f"http://127.0.0.1:{port}"
-    instance = {c: row[c] for c in model.schema.columns}
-    v1 = json.dumps({"instances": [instance]})
-    inputs = []
-    if model.schema.numeric:
-        values = [row[c] for c in model.schema.numeric]
-        inputs.append({"name": "numeric", "shape": [1, len(values)], "datatype": "FP32",
-                       "data": values})  # fmt: skip
-    if model.schema.categorical:
-        cats = [None if row[c] is None else str(row[c]).lower() if isinstance(row[c], bool)
-                else str(row[c]) for c in model.schema.categorical]  # fmt: skip
-        inputs.append({"name": "categorical", "shape": [1, len(cats)], "datatype": "BYTES",
-                       "data": cats})  # fmt: skip
-    v2 = json.dumps({"inputs": inputs})
-    header = "-H 'Content-Type: application/json'"
-    return [
-        f"curl -s {base}/v1/models/churn:predict {header} -d '{v1}'",
-        f"curl -s {base}/v2/models/churn/infer {header} -d '{v2}'",
-    ]
-
-
-def _serve_demo(registry: str | None, port: int, curls: list[str], version: int) -> None:
-    from tabforge.serve.runner import serve as run_server
-    from tabforge.serve.settings import ServeSettings
-
-    click.echo(f"\nServing churn on http://127.0.0.1:{port} (Ctrl-C to stop).")
-    click.echo(f"dashboard: http://127.0.0.1:{port}/ (what is served, traffic, latency, drift)")
-    click.echo(f"report:    http://127.0.0.1:{port}/v2/models/churn/versions/{version}/report")
-    click.echo("Try:\n")
-    for line in curls:
-        click.echo(f"  {line}\n")
-    sys.stdout.flush()
-    run_server(ServeSettings.from_env(registry=registry, models=("churn",), port=port))
-
-
 # Command groups defined in their own modules attach themselves to `main` on import.
-from tabforge.cli import drift, models, predict, report  # noqa: E402, F401
+from tabforge.cli import demo, drift, models, predict, report  # noqa: E402, F401
 from tabforge.cli import serve as _serve_command  # noqa: E402, F401

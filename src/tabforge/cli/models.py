@@ -13,6 +13,7 @@ from rich.table import Table
 from tabforge.cli import main
 from tabforge.config import REGISTRY_HELP
 from tabforge.contract import Manifest
+from tabforge.errors import NotFoundError, RegistryError, StorageError
 from tabforge.progress import output_console
 from tabforge.registry.backends import open_registry
 from tabforge.registry.base import Registry
@@ -46,24 +47,17 @@ def models() -> None:
 @registry_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_models(registry: str | None, as_json: bool) -> None:
-    """Every model: versions, aliases, task and primary metric of the latest version."""
+    """Every model: versions, aliases, task and primary metric of the latest version.
+
+    A damaged version (its manifest unreadable) is marked and the model described by its
+    latest readable version; every other model is listed as usual. With --json, each
+    damage is an entry of the model's "errors".
+    """
     store = _store(registry)
-    rows = []
-    for name in store.names():
-        versions = store.versions(name)
-        latest = store.manifest(ModelRef(name, versions[-1]))
-        metric, value = _primary(latest)
-        rows.append(
-            {
-                "name": name,
-                "versions": versions,
-                "aliases": store.aliases(name),
-                "task": latest.task,
-                "model": latest.estimator.name,
-                "metric": metric,
-                "value": value,
-            }
-        )
+    rows = [_listing(store, name) for name in store.names()]
+    for row in rows:
+        for error in row["errors"]:
+            click.echo(f"warning: {error['error']}", err=True)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -76,10 +70,42 @@ def list_models(registry: str | None, as_json: bool) -> None:
     for r in rows:
         aliases = ", ".join(f"{a}={v}" for a, v in sorted(r["aliases"].items()))
         value = "-" if r["value"] is None else f"{r['value']:.4f}"
-        listed = ", ".join(map(str, r["versions"]))
-        table.add_row(r["name"], listed, aliases or "-", r["task"], r["model"],
-                      f"{r['metric']} {value}")  # fmt: skip
+        damaged = {e["version"] for e in r["errors"]}
+        listed = ", ".join(f"{v} (damaged)" if v in damaged else str(v) for v in r["versions"])
+        model = r["model"] or "-"
+        if r["shown_version"] not in (None, r["versions"][-1]):
+            model += f" (version {r['shown_version']})"
+        metric = f"{r['metric']} {value}" if r["metric"] else "-"
+        table.add_row(r["name"], listed, aliases or "-", r["task"] or "-", model, metric)
     _console().print(table)
+
+
+def _listing(store: Registry, name: str) -> dict[str, Any]:
+    """One model's row: its latest readable version described, every damage found named."""
+    versions = store.versions(name)
+    errors: list[dict[str, Any]] = []
+    try:
+        aliases = store.aliases(name)
+    except (StorageError, NotFoundError):
+        raise  # the store failing is no damage of this model's: the listing fails
+    except RegistryError as exc:
+        aliases = {}
+        errors.append({"version": None, "error": str(exc)})
+    row: dict[str, Any] = {"name": name, "versions": versions, "aliases": aliases}
+    row |= dict.fromkeys(("task", "model", "metric", "value", "shown_version"))
+    for version in reversed(versions):
+        try:
+            latest = store.manifest(ModelRef(name, version))
+        except (StorageError, NotFoundError):
+            raise
+        except RegistryError as exc:
+            errors.append({"version": version, "error": f"{name}:{version} is damaged: {exc}"})
+            continue
+        metric, value = _primary(latest)
+        row |= {"task": latest.task, "model": latest.estimator.name, "metric": metric,
+                "value": value, "shown_version": version}  # fmt: skip
+        break
+    return row | {"errors": errors}
 
 
 @models.command()

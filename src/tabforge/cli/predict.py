@@ -33,7 +33,10 @@ def on_error_option(help: str) -> Callable[[F], F]:
 )
 @click.option("--batch-rows", type=int, default=65_536, show_default=True)
 @click.option("--keep", multiple=True, help="Input columns to copy to the output (a,b).")
-@on_error_option("skip: rows with bad values go to OUTPUT.rejects.csv instead of failing.")
+@on_error_option(
+    "skip: rows with bad values go to <stem>.rejects.csv beside OUTPUT (scores.parquet: "
+    "scores.rejects.csv; --dask: one per part) instead of failing."
+)
 @click.option("--monitor", is_flag=True, help="Then print the rows' drift from the training data.")
 @click.option("--registry", help=REGISTRY_HELP)
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but --monitor's table.")

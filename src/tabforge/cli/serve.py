@@ -23,6 +23,7 @@ def _option(declared: Setting, option: str) -> Decorator:
     """The click option for a setting; its default None means "not given"."""
     default, name = declared.default, declared.name
     shown = "" if default in ((), "") or name == "registry" else f"default: {default}; "
+    shown = _range(declared) + shown
     if isinstance(default, bool):
         flag = option.removeprefix("--")
         shown = f"default: --{flag if default else 'no-' + flag}; "
@@ -33,6 +34,17 @@ def _option(declared: Setting, option: str) -> Decorator:
         return click.option(option, name, multiple=True, help=help_text)
     kind = type(default) if isinstance(default, int | float) else str
     return click.option(option, name, type=kind, default=None, help=help_text)
+
+
+def _range(declared: Setting) -> str:
+    """'range: 0-65535; ', 'range: >=1; ', 'range: >0; ' from the declared bounds."""
+    low, above, high = declared.low, declared.above, declared.high
+    if low is not None and high is not None:
+        return f"range: {low:g}-{high:g}; "
+    parts = [f">={low:g}"] if low is not None else []
+    parts += [f">{above:g}"] if above is not None else []
+    parts += [f"<={high:g}"] if high is not None else []
+    return f"range: {', '.join(parts)}; " if parts else ""
 
 
 def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -88,6 +88,16 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
     # Bins and alert thresholds for drift monitoring; None in manifests written before it.
     reference: Reference | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest as plain dicts, lists and scalars: what ``json.dumps`` takes, and
+        what ``json.load`` gives for the stored manifest.json."""
+        built: dict[str, Any] = msgspec.to_builtins(self)
+        return built
+
+    def to_json(self) -> str:
+        """The manifest as JSON text, exactly as manifest.json stores it."""
+        return to_json(self).decode()
+
 
 def sha256_bytes(data: bytes) -> str:
     """The digest a manifest records for its model.onnx (checked on every load)."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from tabforge.contract.manifest import Task
-from tabforge.errors import SchemaError
+from tabforge.errors import SchemaError, did_you_mean
 
 # An integer target with at most this many distinct values is taken as class labels.
 MAX_INTEGER_CLASSES = 20
@@ -56,6 +56,11 @@ def _listing(columns: Sequence[str]) -> str:
     return ", ".join(repr(c) for c in columns)
 
 
+def _unknown(name: str, columns: Sequence[str]) -> str:
+    """A name that is not a column, the column it was likely meant to be, and all of them."""
+    return f"{name!r}{did_you_mean(name, columns)}; columns are: {_listing(columns)}"
+
+
 def _check_overrides(
     columns: Sequence[str],
     target: str | None,
@@ -65,9 +70,7 @@ def _check_overrides(
     for flag, names in overrides.items():
         for name in names:
             if name not in columns:
-                raise SchemaError(
-                    f"--{flag} names unknown column {name!r}; columns are: {_listing(columns)}"
-                )
+                raise SchemaError(f"--{flag} names unknown column {_unknown(name, columns)}")
             if name == target:
                 raise SchemaError(f"--{flag} names the target column {name!r}")
             if name in seen and seen[name] != flag:
@@ -198,7 +201,7 @@ def infer_schema(
     """Decide each column's role; raises SchemaError with one clear sentence otherwise."""
     columns = df.columns
     if target is not None and target not in columns:
-        raise SchemaError(f"unknown target column {target!r}; columns are: {_listing(columns)}")
+        raise SchemaError(f"unknown target column {_unknown(target, columns)}")
     categorical, numeric, drop = _names(categorical), _names(numeric), _names(drop)
     _check_overrides(
         columns, target, {"categorical": categorical, "numeric": numeric, "drop": drop}

@@ -33,6 +33,25 @@ T = TypeVar("T")
 FileChange = Callable[[bytes | None], bytes | None]
 
 
+class Incompatible(RegistryError):
+    """A promotion to production refused: the candidate would break production's clients."""
+
+    #: How a caller overrides the refusal, as the message says it (the CLI's by default).
+    FORCE = "use --force to promote anyway"
+
+    def __init__(self, candidate: str, current: int, problems: list[str]) -> None:
+        self.candidate, self.current, self.problems = candidate, current, problems
+        super().__init__(self.saying(self.FORCE))
+
+    def saying(self, force: str) -> str:
+        """The message, with ``force`` as the way to promote anyway."""
+        name = self.candidate.partition(":")[0]
+        return (
+            f"{self.candidate} is incompatible with production ({name}:{self.current}): "
+            f"{'; '.join(self.problems)} ({force})"
+        )
+
+
 class Registry(ABC):
     """Versions, aliases and their history; subclasses say where they are kept."""
 
@@ -239,11 +258,7 @@ class Registry(ABC):
                     self.manifest(ModelRef(resolved.name, current)), self.manifest(resolved)
                 )
                 if problems:
-                    raise RegistryError(
-                        f"{resolved.name}:{version} is incompatible with production "
-                        f"({resolved.name}:{current}): {'; '.join(problems)} "
-                        "(use --force to promote anyway)"
-                    )
+                    raise Incompatible(f"{resolved.name}:{version}", current, problems)
 
         def event(history: list[al.AliasEvent]) -> al.AliasEvent:
             if version not in self.versions(resolved.name):  # deleted meanwhile

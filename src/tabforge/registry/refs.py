@@ -15,10 +15,24 @@ DEFAULT_ALIAS = "production"
 def validate_name(name: str) -> str:
     if not NAME_PATTERN.fullmatch(name):
         raise RegistryError(
-            f"invalid model name {name!r}: use 1-64 characters of a-z, 0-9, '_' and '-', "
-            "starting with a letter or digit"
+            f"invalid model name {name!r}{_as_named(name)}: use 1-64 characters of a-z, 0-9, "
+            "'_' and '-', starting with a letter or digit"
         )
     return name
+
+
+def slugify(text: str) -> str:
+    """A valid model name from a file stem ('Churn Data 2024' -> 'churn-data-2024')."""
+    slug = re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-_")[:64]
+    return slug or "model"
+
+
+def _as_named(text: str) -> str:
+    """The name training gives a file stem like ``text``, as a hint ('' if it is no help)."""
+    slug = slugify(text)
+    if slug in (text, "model") or "/" in text or "\\" in text:
+        return ""
+    return f" (did you mean {slug!r}? that is the name training gives a file called {text!r})"
 
 
 def validate_alias(alias: str) -> str:
@@ -48,7 +62,8 @@ class ModelRef:
             return cls(validate_name(name), alias=validate_alias(alias))
         if not NAME_PATTERN.fullmatch(raw):
             raise RegistryError(
-                f"malformed reference {text!r}: use name, name:VERSION or name@ALIAS"
+                f"malformed reference {text!r}{_as_named(raw)}: "
+                "use name, name:VERSION or name@ALIAS"
             )
         return cls(raw)
 

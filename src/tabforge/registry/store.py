@@ -12,7 +12,6 @@ atomically under the model's file lock. Routes and shadows are serving policy:
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from tabforge.registry.layout import (
     model_names,
     version_numbers,
 )
-from tabforge.registry.refs import validate_name
+from tabforge.registry.refs import slugify, validate_name
 
 __all__ = [
     "ALIASES_FILE",
@@ -37,12 +36,6 @@ __all__ = [
     "sha256_bytes",
     "slugify",
 ]
-
-
-def slugify(text: str) -> str:
-    """A valid model name from a file stem ('Churn Data 2024' -> 'churn-data-2024')."""
-    slug = re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-_")[:64]
-    return slug or "model"
 
 
 class FilesystemRegistry(Registry):

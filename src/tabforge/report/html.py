@@ -9,6 +9,7 @@ forgotten or done twice.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from html import escape
 
@@ -58,6 +59,12 @@ def tag(name: str, body: Cell = "", **attrs: object) -> Html:
         f' {k.rstrip("_").replace("_", "-")}="{esc(v)}"' for k, v in attrs.items() if v is not None
     )
     return Html(f"<{name}{shown}>{cell(body)}</{name}>")
+
+
+def breakable(name: str) -> Html:
+    """A column name that may wrap after its separators (alcalinity_of_ash, od280/od315):
+    a header then needs no more width than its longest part."""
+    return Html(re.sub(r"([_/.-]+)", r"\1<wbr>", esc(name)))
 
 
 def join(parts: Iterable[Html]) -> Html:

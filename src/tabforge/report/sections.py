@@ -6,7 +6,7 @@ from typing import Any
 
 from tabforge.contract.evaluation import Clustering, Evaluation, Portability, ThresholdRow
 from tabforge.report.figures import MAX_BARS, Fig
-from tabforge.report.html import Html, badge, card, esc, join, num, pairs, table, tag
+from tabforge.report.html import Html, badge, breakable, card, esc, join, num, pairs, table, tag
 from tabforge.report.subject import MAX_LISTED, Subject
 
 MAX_THRESHOLDS = 19
@@ -251,4 +251,5 @@ def clusters_card(clustering: Clustering, order: list[str]) -> Html:
     sub = "Per column: the cluster's mean, or its most common value and that value's share."
     if len(columns) > len(shown):
         sub += f" {len(shown)} of {len(columns)} columns, the most important first."
-    return card("Clusters", table(["cluster", "rows", "share", *shown], body), sub=sub)
+    head = ["cluster", "rows", "share", *map(breakable, shown)]
+    return card("Clusters", table(head, body), cls="wide", sub=sub)

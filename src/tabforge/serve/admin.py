@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from tabforge.errors import DataError, Forbidden, TabforgeError, Unauthorized
+from tabforge.registry.base import Incompatible
 from tabforge.registry.policy import ServingPolicy
 from tabforge.serve.repository import Repository
 from tabforge.serve.settings import ServeSettings
@@ -158,7 +159,11 @@ def _action(repo: Repository, name: str, verb: str, body: bytes) -> Result:
         return Unloaded(name, "UNLOADED")
     if verb == "promote":
         promote = _decode(body, PromoteRequest)
-        done = store.promote(f"{name}:{promote.version}", promote.alias, force=promote.force)
+        try:
+            done = store.promote(f"{name}:{promote.version}", promote.alias, force=promote.force)
+        except Incompatible as exc:
+            exc.message = exc.saying('send "force": true to promote anyway')
+            raise
         repo.refresh()
         return Promoted(name, promote.alias, done.version)
     if verb == "route":

@@ -109,11 +109,16 @@ def worker_app(handed: Mapping[str, str]) -> App:
     return create_app(ServeSettings.from_env(handed))
 
 
-def serve(settings: ServeSettings) -> None:
-    """Serve until stopped; the workers share a state directory that lives as long."""
+def serve(settings: ServeSettings, *, sock: socket.socket | None = None) -> None:
+    """Serve until stopped; the workers share a state directory that lives as long.
+
+    ``sock``: a socket already listening (from :func:`listen`), for a caller that must
+    know the port is its own before doing slow work (the demo trains only after binding).
+    """
     for warning in check_registry(settings):
         print(f"warning: {warning}", file=sys.stderr, flush=True)
-    sock = listen(settings.host, settings.port)
+    if sock is None:
+        sock = listen(settings.host, settings.port)
     if settings.engine == "rust":
         from tabforge.serve import rust
 

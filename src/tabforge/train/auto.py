@@ -134,7 +134,8 @@ def choose(trainer: Trainer) -> tuple[CatalogEntry, list[dict[str, Any]]]:
     for row in board[1:]:
         if metrics.is_better(trainer.task, row["score"], best["score"]):
             best = row
-    board.sort(key=lambda r: r is not best)
+    # Best first, then by the score shown (None last); a tie keeps the shortlist's order.
+    board.sort(key=lambda r: (r is not best, *metrics.ranking(trainer.task, r["score"])))
     return lookup(best["model"], trainer.task), board
 
 

@@ -104,6 +104,13 @@ def is_better(task: Task, a: float | None, b: float | None) -> bool:
     return a > b if PRIMARY[task][1] else a < b
 
 
+def ranking(task: Task, score: float | None) -> tuple[bool, float]:
+    """A sort key putting better scores for the task's primary metric first (None last)."""
+    if score is None:
+        return True, 0.0
+    return False, -score if PRIMARY[task][1] else score
+
+
 def full_proba(pipe: Pipeline, X: pd.DataFrame, n_classes: int) -> npt.NDArray[np.float64]:
     """predict_proba with a column for every class, also when a fold lacked some class."""
     proba = pipe.predict_proba(X)

@@ -275,7 +275,10 @@
     var lo = Math.min.apply(null, flat.concat([0])), hi = Math.max.apply(null, flat);
     var cw = (f.x1 - f.x0) / cols.length, ch = (f.y0 - f.y1) / rows.length, drawn = 0;
     var g = node("g", { "class": "tf-cells" }, f.svg);
-    var label = cw > 26 && ch > 14;
+    // Values go inside the cells only when the widest of them fits every cell (about 6.6 px
+    // a character at 11 px): half a card of 14 columns left them running into each other.
+    var longest = flat.reduce(function (a, v) { return Math.max(a, fmt(v).length); }, 0);
+    var label = cw >= longest * 6.6 + 6 && ch > 14;
     var rowEvery = Math.ceil(rows.length / Math.max(1, Math.floor((f.y0 - f.y1) / 14)));
     rows.forEach(function (r, i) {
       var y = f.y1 + ch * i;
@@ -290,7 +293,8 @@
         if (label) node("text", { x: x + cw / 2, y: y + ch / 2 + 4, "text-anchor": "middle", fill: col.dark ? "#fff" : "#111", "pointer-events": "none" }, g, fmt(v));
       });
     });
-    var every = Math.ceil(cols.length / Math.max(1, Math.floor((f.x1 - f.x0) / (slant ? 16 : 60))));
+    // Slanted at 40 degrees, labels 20 px apart sit 13 px apart across: one line of 11 px text.
+    var every = Math.ceil(cols.length / Math.max(1, Math.floor((f.x1 - f.x0) / (slant ? 20 : 60))));
     cols.forEach(function (c, j) {
       if (j % every) return;
       var x = f.x0 + cw * (j + 0.5);
