@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 CARGO ?= $(shell command -v cargo 2>/dev/null || echo $(HOME)/.cargo/bin/cargo)
 RUST_SERVER := rust/target/release/tabforge-server
 
-.PHONY: install rust browser screenshots demo test test-slow check lint format typecheck clean bench bench-batch bench-dask bench-train soak fuzz real-data
+.PHONY: install rust browser screenshots demo test test-slow check lint format typecheck clean bench bench-rust bench-batch bench-dask bench-train soak fuzz real-data
 
 install: $(STAMP) rust browser
 
@@ -81,6 +81,13 @@ bench: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python benchmarks/serve_bench.py
 	$(BIN)/python benchmarks/serve_alternatives.py --out benchmarks/RESULTS.md
+
+# The Rust engine (issue 23): tabforge serve --engine rust vs the Python engine (--workers 2
+# and 1), MLServer 1.7 and in-process onnxruntime, side by side; start-to-ready and idle RSS;
+# writes its section of benchmarks/RESULTS.md (about 10 minutes).
+bench-rust: install
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python benchmarks/rust_bench.py
 
 # Batch scoring: 5M rows through tabforge predict vs the onnxruntime ceiling vs pandas +
 # native LightGBM; writes the table into benchmarks/RESULTS.md (about 3 minutes, ~2 GB in /tmp).

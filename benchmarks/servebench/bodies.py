@@ -41,8 +41,12 @@ def v1_records(x: Any) -> bytes:
     return _json({"instances": rows})
 
 
-def v2_binary(x: Any) -> tuple[bytes, int]:
-    """A V2 binary-extension body (JSON header, then raw little-endian float32) and header size."""
+def v2_binary(x: Any, every_output: bool = False) -> tuple[bytes, int]:
+    """A V2 binary-extension body (JSON header, then raw little-endian float32) and header size.
+
+    The answer's ``probabilities`` come as binary data; with ``every_output``, every output
+    does (request parameter ``binary_data_output``).
+    """
     import numpy as np
 
     raw = np.ascontiguousarray(x, dtype="<f4").tobytes()
@@ -52,8 +56,11 @@ def v2_binary(x: Any) -> tuple[bytes, int]:
         "datatype": "FP32",
         "parameters": {"binary_data_size": len(raw)},
     }
-    outputs = [{"name": "probabilities", "parameters": {"binary_data": True}}]
-    head = _json({"inputs": [tensor], "outputs": outputs})
+    if every_output:
+        head = _json({"inputs": [tensor], "parameters": {"binary_data_output": True}})
+    else:
+        outputs = [{"name": "probabilities", "parameters": {"binary_data": True}}]
+        head = _json({"inputs": [tensor], "outputs": outputs})
     return head + raw, len(head)
 
 
@@ -62,10 +69,12 @@ def write_bodies(workdir: Path, x: Any) -> dict[str, Body]:
     out.mkdir(parents=True, exist_ok=True)
     one, many = x[:1], x[:BATCH]
     binary, head_len = v2_binary(many)
+    every, every_len = v2_binary(many, every_output=True)
     payloads: dict[str, tuple[bytes, int, str, int | None]] = {
         "tabforge-1": (v2_json(one, "numeric"), 1, "application/json", None),
         "tabforge-batch": (v2_json(many, "numeric"), BATCH, "application/json", None),
         "tabforge-binary": (binary, BATCH, "application/octet-stream", head_len),
+        "tabforge-binary-all": (every, BATCH, "application/octet-stream", every_len),
         "tabforge-v1": (v1_records(one), 1, "application/json", None),
         "mlserver-1": (v2_json(one, "predict"), 1, "application/json", None),
         "mlserver-batch": (v2_json(many, "predict"), BATCH, "application/json", None),

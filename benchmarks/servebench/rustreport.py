@@ -23,6 +23,7 @@ from .config import (
     RUST_V1_OVER_PYTHON,
 )
 from .report import cell, find_result, ms_cell, table, usable, verdict, why_not
+from .section import closing, disturbed_note
 from .startup import SETTLE_S, Starts
 from .wrk import Result
 
@@ -55,7 +56,8 @@ def _compare(
     if share:
         measured = f"{a.rows_s:,.0f} vs {b.rows_s:,.0f} rows/s = {100 * ratio:.0f}%"
     else:
-        measured = f"{a.req_s or 0:,.0f} vs {b.req_s or 0:,.0f} req/s = {ratio:.1f}x"
+        places = 2 if ratio < 10 else 1
+        measured = f"{a.req_s or 0:,.0f} vs {b.req_s or 0:,.0f} req/s = {ratio:.{places}f}x"
     return figure, measured, target, verdict(ratio >= goal)
 
 
@@ -83,30 +85,52 @@ def _rss(rust: Starts | None) -> Row:
 
 def _start(s: Starts | None, figure: str, goal: float | None) -> Row:
     target = f"< {goal:g} s" if goal is not None else "(context)"
-    if s is None or not s.seconds:
-        return figure, (s.failed or "no start") if s else "not run", target, verdict(False)
+    bad = verdict(False) if goal is not None else "**failed**"
+    if s is None:
+        return figure, "not run", target, "**not measured**"
+    if not s.seconds:
+        return figure, s.failed or "no start", target, bad
     slowest = max(s.seconds)
     measured = (
         f"slowest {slowest:.3f} s, median {s.median_s() or 0:.3f} s over {len(s.seconds)} starts"
     )
     if s.failed:
-        return figure, f"{measured}; {s.failed}", target, verdict(False)
+        return figure, f"{measured}; {s.failed}", target, bad
     return figure, measured, target, verdict(slowest < goal) if goal is not None else "—"
 
 
 def target_rows(results: list[Result], starts: dict[str, Starts]) -> list[Row]:
     cli, bare = starts.get("cli"), starts.get("bare")
     return [
-        _compare(results, f"rust vs python `--workers 2`, {V2_ROW}", (RUST, V2_ROW),
-                 (PYTHON2, V2_ROW), RUST_OVER_PYTHON),  # fmt: skip
-        _compare(results, f"rust vs MLServer, {V2_ROW}", (RUST, V2_ROW), ("MLServer", V2_ROW),
-                 RUST_OVER_MLSERVER),  # fmt: skip
+        _compare(
+            results,
+            f"rust vs python `--workers 2`, {V2_ROW}",
+            (RUST, V2_ROW),
+            (PYTHON2, V2_ROW),
+            RUST_OVER_PYTHON,
+        ),
+        _compare(
+            results,
+            f"rust vs MLServer, {V2_ROW}",
+            (RUST, V2_ROW),
+            ("MLServer", V2_ROW),
+            RUST_OVER_MLSERVER,
+        ),
         _p99(results),
-        _compare(results, f"rust vs python `--workers 2`, {V1_ROW}", (RUST, V1_ROW),
-                 (PYTHON2, V1_ROW), RUST_V1_OVER_PYTHON),  # fmt: skip
-        _compare(results, f"rust {BINARY} rows/s vs the ceiling's {BATCH:,}-row session.run",
-                 (RUST, BINARY), (CEILING, f"{BATCH:,} rows, session.run"),
-                 RUST_CEILING_SHARE),  # fmt: skip
+        _compare(
+            results,
+            f"rust vs python `--workers 2`, {V1_ROW}",
+            (RUST, V1_ROW),
+            (PYTHON2, V1_ROW),
+            RUST_V1_OVER_PYTHON,
+        ),
+        _compare(
+            results,
+            f"rust {BINARY} rows/s vs the ceiling's {BATCH:,}-row session.run",
+            (RUST, BINARY),
+            (CEILING, f"{BATCH:,} rows, session.run"),
+            RUST_CEILING_SHARE,
+        ),
         _rss(cli),
         _start(cli, "start-to-ready, `tabforge serve --engine rust`", RUST_START_S),
         _start(bare, "start-to-ready, bare `tabforge-server`", None),
@@ -140,8 +164,9 @@ def how_measured(bench: Bench, meta: dict[str, Any]) -> str:
         f"by `wrk -t2` for {args.duration:g} s per scenario (`benchmarks/serve_bench/post.lua`, "
         "one fixed body file: V2 `numeric` [1, 30] FP32 JSON; V1 "
         '`{"instances": [{"f00": ..., ...}]}`; V2 binary tensor extension with '
-        "`Inference-Header-Content-Length`, FP32 [1000, 30], `binary_data_output` for "
-        f"`probabilities`). The peers ran one after the other, {args.rounds} round(s), "
+        "`Inference-Header-Content-Length`, FP32 [1000, 30], request parameter "
+        "`binary_data_output` true: every output comes back binary). The peers ran one "
+        f"after the other, {args.rounds} round(s), "
         "interleaved; each row is the round with the most req/s. The ceiling is "
         "`session.run` on the same model.onnx in a child process (onnxruntime's default "
         f"threads), {args.duration:g} s of 1-row calls then {args.duration:g} s of "
@@ -157,7 +182,6 @@ def how_measured(bench: Bench, meta: dict[str, Any]) -> str:
 
 
 def render(bench: Bench, starts: dict[str, Starts], meta: dict[str, Any]) -> str:
-    disturbed = [r for r in bench.results if r.others_cpu is not None and r.others_cpu > NOISY]
     lines = [
         RUST_SECTION_HEADING,
         "",
@@ -182,13 +206,7 @@ def render(bench: Bench, starts: dict[str, Starts], meta: dict[str, Any]) -> str
         *_starts_table(starts),
         "",
     ]
-    if disturbed:
-        lines += [f"**{len(disturbed)} run(s) shared the machine with other work** (others' "
-                  f"CPU above {NOISY:g}%): their numbers are low.", ""]  # fmt: skip
-    lines += [how_measured(bench, meta), "", "Checks:", ""]
-    lines += [f"- {cell(n, 300)}" for n in bench.notes]
-    lines.append("")
-    for failure in bench.failures:
-        lines += [failure, ""]
-    lines += [f"Rerun from the project root: `{meta['rerun']}` (or `make bench-rust`)", ""]
+    lines += disturbed_note(bench)
+    lines += [how_measured(bench, meta), ""]
+    lines += closing(bench, f"`{meta['rerun']}` (or `make bench-rust`)")
     return "\n".join(lines)

@@ -14,7 +14,6 @@ from .report import cell, table, targets
 
 def render(bench: Bench, meta: dict[str, Any]) -> str:
     args = bench.args
-    disturbed = [r for r in bench.results if r.others_cpu is not None and r.others_cpu > NOISY]
     lines = [
         SECTION_HEADING,
         "",
@@ -56,21 +55,31 @@ def render(bench: Bench, meta: dict[str, Any]) -> str:
         "extension (`Inference-Header-Content-Length`) for the request and the response.",
         "",
     ]
-    if disturbed:
-        lines += [
-            f"**{len(disturbed)} run(s) shared the machine with other work** (others' CPU above "
-            f"{NOISY:g}%): rerun on a quiet machine before trusting them.",
-            "",
-        ]
+    lines += disturbed_note(bench)
     lines += _monitoring(bench)
-    lines += ["Targets:", "", *targets(bench.results, meta["batching"], bench.ab), "", "Checks:"]
-    lines.append("")
-    lines += [f"- {cell(n, 300)}" for n in bench.notes]
-    lines.append("")
+    lines += ["Targets:", "", *targets(bench.results, meta["batching"], bench.ab), ""]
+    lines += closing(bench, f"`{meta['rerun']}`")
+    return "\n".join(lines)
+
+
+def disturbed_note(bench: Bench) -> list[str]:
+    """A paragraph naming how many runs shared the machine with other work, if any did."""
+    disturbed = [r for r in bench.results if r.others_cpu is not None and r.others_cpu > NOISY]
+    if not disturbed:
+        return []
+    return [
+        f"**{len(disturbed)} run(s) shared the machine with other work** (others' CPU above "
+        f"{NOISY:g}%): rerun on a quiet machine before trusting them.",
+        "",
+    ]
+
+
+def closing(bench: Bench, rerun: str) -> list[str]:
+    """The checks' notes, the failed starts' logs and the command that reruns it all."""
+    lines = ["Checks:", "", *(f"- {cell(n, 300)}" for n in bench.notes), ""]
     for failure in bench.failures:
         lines += [failure, ""]
-    lines += [f"Rerun from the project root: `{meta['rerun']}`", ""]
-    return "\n".join(lines)
+    return [*lines, f"Rerun from the project root: {rerun}", ""]
 
 
 def _monitoring(bench: Bench) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import resource
+import shlex
 import statistics
 import time
 from collections.abc import Callable
@@ -73,15 +74,16 @@ def _own_cpu_s() -> float:
 
 def measure_starts(
     procs: Processes,
-    found: Starts,
+    label: str,
     cmd: Callable[[int], list[str]],
     env: dict[str, str],
     n: int,
     logs: Path,
 ) -> Starts:
-    """``n`` starts, one after the other, of ``cmd(port)`` on a free port each, into ``found``
-    (and ``logs/start-*.log``)."""
-    label = found.label
+    """``n`` starts, one after the other, of ``cmd(port)`` (the port its last argument) on a
+    free port each; their logs are ``logs/start-*.log``."""
+    shown = shlex.join(cmd(0)[:-1]).replace(f"{common.ROOT}/", "") + " P"
+    found = Starts(label, shown)
     slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
     for k in range(n):
         port = common.free_port()
