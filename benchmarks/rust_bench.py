@@ -76,6 +76,12 @@ DEFAULTS = {"duration": 10.0, "rounds": 3, "starts": 5}
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/rustbench"))
+    ap.add_argument(
+        "--wrk-threads",
+        type=int,
+        default=0,
+        help="wrk threads for every load run (default 2: the load of --workers 2)",
+    )
     ap.add_argument("--duration", type=float, default=DEFAULTS["duration"], help="s per wrk run")
     ap.add_argument("--rounds", type=int, default=DEFAULTS["rounds"], help="best round is kept")
     ap.add_argument("--starts", type=int, default=DEFAULTS["starts"], help="timed starts each")

@@ -57,7 +57,8 @@ class Bench:
             self.results.append(Result(peer, s.label, self.bodies[s.body].rows, failed=reason))
 
     def wrk(self, base: str, s: Scenario, duration: float, log: Path, server: int) -> Result:
-        threads = 1 if self.args.workers == 1 else 2  # one wrk thread keeps up with one worker
+        # One wrk thread keeps up with one worker; --wrk-threads (rust_bench.py) says otherwise.
+        threads = getattr(self.args, "wrk_threads", 0) or (1 if self.args.workers == 1 else 2)
         body = self.bodies[s.body]
         found = run_wrk(base + s.path, body, s.connections, duration, threads, log, server)
         r = Result("", s.label, body.rows)

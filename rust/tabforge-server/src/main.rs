@@ -16,6 +16,11 @@ use tabforge::Registry;
 
 use crate::settings::Settings;
 
+// Requests allocate many small buffers on two threads at once; glibc's malloc took ~12% of
+// the server's CPU under load, mimalloc a fraction (benchmarks/RESULTS.md, "Rust engine").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let settings = Settings::parse();
     tracing_subscriber::fmt()
@@ -28,6 +33,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(settings.io_thread_count())
         .enable_all()
         .build()
     {

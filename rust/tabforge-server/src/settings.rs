@@ -33,9 +33,13 @@ pub struct Settings {
     /// ONNX Runtime intra-op threads per call (0 = 1).
     #[arg(long, env = "TABFORGE_SERVE_THREADS", default_value_t = 0)]
     pub threads: usize,
-    /// Sessions per model version, each running one call at a time (0 = one per core).
+    /// Sessions (inference threads) per model version, each running one call at a time
+    /// (0 = the cores the I/O threads leave, at least 1).
     #[arg(long, env = "TABFORGE_SERVE_SESSIONS", default_value_t = 0)]
     pub sessions: usize,
+    /// Threads answering HTTP (0 = half the cores, at least 1).
+    #[arg(long, env = "TABFORGE_SERVE_IO_THREADS", default_value_t = 0)]
+    pub io_threads: usize,
     /// Rows per request (413 above), at least 1.
     #[arg(long, env = "TABFORGE_SERVE_MAX_ROWS", default_value_t = 100_000,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -77,6 +81,10 @@ pub struct Settings {
     /// Keys required on model and inference endpoints (no flag: never in a process list).
     #[arg(skip = std::env::var("TABFORGE_API_KEYS").unwrap_or_default())]
     pub api_keys: String,
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 fn policy(text: &str, base: BatchPolicy) -> anyhow::Result<(String, BatchPolicy)> {
@@ -137,7 +145,7 @@ impl Settings {
             batch,
             model_batching,
             options: Options {
-                sessions: self.sessions,
+                sessions: self.session_count(),
                 intra_threads: self.threads.max(1),
             },
             api_keys: self
@@ -148,6 +156,25 @@ impl Settings {
                 .map(String::from)
                 .collect(),
         })
+    }
+
+    /// HTTP threads: as given, else half the cores. Cores are split between answering HTTP
+    /// and inference, so the threads that are busy under load are as many as the cores: on 2
+    /// cores, 1 + 1 gave 64k single-row req/s against 51k for 2 + 2 (more threads only
+    /// took turns on the same cores; benchmarks/RESULTS.md, "Rust engine").
+    pub fn io_thread_count(&self) -> usize {
+        if self.io_threads > 0 {
+            return self.io_threads;
+        }
+        (cores() / 2).max(1)
+    }
+
+    /// Sessions per version: as given, else the cores the HTTP threads leave.
+    pub fn session_count(&self) -> usize {
+        if self.sessions > 0 {
+            return self.sessions;
+        }
+        cores().saturating_sub(self.io_thread_count()).max(1)
     }
 
     /// The address to bind: an IP, or a host name that resolves.
