@@ -161,7 +161,8 @@ def how_measured(bench: Bench, meta: dict[str, Any]) -> str:
         f"{ROWS:,} rows, numpy seed 0). Each was first checked: status 200 and P(yes) within "
         f"{AGREE:g} of in-process onnxruntime's for the same rows (MLServer: of native "
         "LightGBM's, as `serve_bench.py` checks it), then warmed up by 1 s of load, then loaded "
-        f"by `wrk -t{getattr(args, 'wrk_threads', 0) or 2}` for {args.duration:g} s per scenario (`benchmarks/serve_bench/post.lua`, "
+        f"by `wrk -t{getattr(args, 'wrk_threads', 0) or 2}` for {args.duration:g} s per scenario "
+        "(`benchmarks/serve_bench/post.lua`, "
         "one fixed body file: V2 `numeric` [1, 30] FP32 JSON; V1 "
         '`{"instances": [{"f00": ..., ...}]}`; V2 binary tensor extension with '
         "`Inference-Header-Content-Length`, FP32 [1000, 30], request parameter "
