@@ -34,7 +34,7 @@ pub struct Settings {
     #[arg(long, env = "TABFORGE_SERVE_THREADS", default_value_t = 0)]
     pub threads: usize,
     /// Sessions (inference threads) per model version, each running one call at a time
-    /// (0 = the cores the I/O threads leave, at least 1).
+    /// (0 = one per core).
     #[arg(long, env = "TABFORGE_SERVE_SESSIONS", default_value_t = 0)]
     pub sessions: usize,
     /// Threads answering HTTP (0 = half the cores, at least 1).
@@ -158,10 +158,9 @@ impl Settings {
         })
     }
 
-    /// HTTP threads: as given, else half the cores. Cores are split between answering HTTP
-    /// and inference, so the threads that are busy under load are as many as the cores: on 2
-    /// cores, 1 + 1 gave 64k single-row req/s against 51k for 2 + 2 (more threads only
-    /// took turns on the same cores; benchmarks/RESULTS.md, "Rust engine").
+    /// HTTP threads: as given, else half the cores. On 2 cores, 1 HTTP thread gave 54k
+    /// single-row req/s against 51k for 2 (threads beyond the cores only take turns on
+    /// them); see benchmarks/RESULTS.md, "Rust engine: designs".
     pub fn io_thread_count(&self) -> usize {
         if self.io_threads > 0 {
             return self.io_threads;
@@ -169,12 +168,14 @@ impl Settings {
         (cores() / 2).max(1)
     }
 
-    /// Sessions per version: as given, else the cores the HTTP threads leave.
+    /// Sessions per version: as given, else one per core. (The cores the HTTP threads leave,
+    /// 1 on 2 cores, gave 64k single-row req/s instead of 54k but ran 1,000-row requests at
+    /// 66% of in-process onnxruntime instead of 125%: a large call then had one core.)
     pub fn session_count(&self) -> usize {
         if self.sessions > 0 {
             return self.sessions;
         }
-        cores().saturating_sub(self.io_thread_count()).max(1)
+        cores()
     }
 
     /// The address to bind: an IP, or a host name that resolves.
