@@ -93,3 +93,42 @@ def test_a_corrupt_version_is_refused_and_the_previous_one_keeps_serving(
         r = httpx.post(server.url + "/v2/models/mixed/versions/3/infer", json={"inputs": []})
         assert r.status_code == 404
         assert r.json() == {"error": "model 'mixed' has no version '3'"}
+
+
+def test_both_engines_answer_every_task_alike(tmp_path: Path) -> None:
+    """Regression and clustering too (the shared suite's model is a classifier): the same
+    V1 and V2 bodies get the same answers, to the digit, from both engines."""
+    from click.testing import CliRunner
+    from sklearn.datasets import load_diabetes, load_iris
+
+    from tabforge.cli import main
+
+    registry = tmp_path / "models"
+    diabetes = load_diabetes(as_frame=True).frame.head(200)
+    iris = load_iris(as_frame=True).frame.drop(columns="target")
+    diabetes.to_csv(tmp_path / "diabetes.csv", index=False)
+    iris.to_csv(tmp_path / "iris.csv", index=False)
+    for argv in (["diabetes.csv", "--target", "target", "--model", "ridge"],
+                 ["iris.csv", "--model", "kmeans", "--param", "n_clusters=3"]):  # fmt: skip
+        argv[0] = str(tmp_path / argv[0])
+        run = CliRunner().invoke(main, ["train", *argv, "--registry", str(registry), "-q"])
+        assert run.exit_code == 0, run.output
+    bodies = {
+        "diabetes": diabetes.drop(columns="target").head(7).to_dict("records"),
+        "iris": iris.head(7).to_dict("records"),
+    }
+    answers: dict[str, list[object]] = {}
+    for engine in ("python", "rust"):
+        with running(registry, tmp_path, "--engine", engine) as server:
+            got: list[object] = []
+            for name, rows in bodies.items():
+                v1 = httpx.post(f"{server.url}/v1/models/{name}:predict", json={"instances": rows})
+                assert v1.status_code == 200, v1.text
+                columns = list(rows[0])
+                v2 = httpx.post(f"{server.url}/v2/models/{name}/infer", json={"inputs": [
+                    {"name": "numeric", "shape": [len(rows), len(columns)], "datatype": "FP32",
+                     "data": [[row[c] for c in columns] for row in rows]}]})  # fmt: skip
+                assert v2.status_code == 200, v2.text
+                got += [v1.json(), v2.json()["outputs"]]
+            answers[engine] = got
+    assert answers["rust"] == answers["python"]

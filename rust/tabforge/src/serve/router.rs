@@ -371,11 +371,8 @@ async fn v1_predict(models: &Models, name: &str, request: Request, call: &mut Ca
     let manifest = chosen.model.manifest();
     let feed = v1::assemble(&body, &manifest.inputs, models.config().max_rows)?;
     let outputs = chosen.batcher.infer(feed).await?;
-    let predictions = v1::predictions(&outputs, manifest);
-    let mut response = json(
-        StatusCode::OK,
-        &serde_json::json!({ "predictions": predictions }),
-    );
+    let predictions = v1::Predictions::new(&outputs, manifest);
+    let mut response = json(StatusCode::OK, &predictions);
     response
         .headers_mut()
         .insert("x-model-version", HeaderValue::from(number));

@@ -1,6 +1,6 @@
 //! KServe V1: `{"instances": [{column: value, ...}, ...]}` -> `{"predictions": [...]}`.
 
-use serde_json::{Map, Value};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use crate::contract::Feed;
 use crate::error::{Error, Result};
@@ -8,7 +8,6 @@ use crate::manifest::{Inputs, Manifest, Task};
 use crate::outputs::{Outputs, TensorData};
 use crate::wire::json;
 use crate::wire::records::{self, PredictRequest};
-use crate::wire::response::json_f64;
 
 /// The feed for a V1 body.
 pub fn assemble(body: &[u8], inputs: &Inputs, max_rows: usize) -> Result<Feed> {
@@ -57,59 +56,117 @@ fn refuse_infinity(feed: &Feed, inputs: &Inputs) -> Result<()> {
     Ok(())
 }
 
-fn floats(outputs: &Outputs, name: &str) -> (Vec<f32>, usize) {
-    match outputs.get(name) {
-        Some(t) => match &t.data {
-            TensorData::F32(v) => (v.clone(), t.shape.iter().skip(1).product()),
-            _ => (vec![], 0),
-        },
-        None => (vec![], 0),
+/// The V1 answer, `{"predictions": [...]}`: one record per row, `label` and
+/// `probabilities` as `{class: p}`, or `prediction`, or `label` and `scores`. Written by
+/// its own serializer, row by row, with no JSON map built per row.
+pub struct Predictions<'a> {
+    outputs: &'a Outputs,
+    task: Task,
+    classes: Vec<String>,
+    width: usize,
+}
+
+impl<'a> Predictions<'a> {
+    /// The answer for `outputs` of the model `manifest` describes.
+    pub fn new(outputs: &'a Outputs, manifest: &Manifest) -> Predictions<'a> {
+        let values = match manifest.task {
+            Task::Classification => "probabilities",
+            Task::Regression => "prediction",
+            Task::Clustering => "scores",
+        };
+        let width = outputs
+            .get(values)
+            .map_or(0, |t| t.shape.iter().skip(1).product());
+        let classes = manifest.classes().iter().map(ToString::to_string).collect();
+        Predictions {
+            outputs,
+            task: manifest.task,
+            classes,
+            width,
+        }
+    }
+
+    fn floats(&self, name: &str) -> &[f32] {
+        match self.outputs.get(name).map(|t| &t.data) {
+            Some(TensorData::F32(v)) => v,
+            _ => &[],
+        }
     }
 }
 
-fn labels(outputs: &Outputs) -> Vec<Value> {
-    match outputs.get("label").map(|t| &t.data) {
-        Some(TensorData::I64(v)) => v.iter().map(|x| Value::from(*x)).collect(),
-        Some(TensorData::Text(v)) => v.iter().map(|x| Value::from(x.as_str())).collect(),
-        _ => vec![],
+impl Serialize for Predictions<'_> {
+    fn serialize<S: Serializer>(&self, out: S) -> Result<S::Ok, S::Error> {
+        let mut map = out.serialize_map(Some(1))?;
+        map.serialize_entry("predictions", &Rows(self))?;
+        map.end()
     }
 }
 
-/// One record per row: `label` and `probabilities` as `{class: p}`; `prediction`; or
-/// `label` and `scores`.
-pub fn predictions(outputs: &Outputs, manifest: &Manifest) -> Vec<Value> {
-    let row = |v: &[f32]| Value::Array(v.iter().map(|x| json_f64(f64::from(*x))).collect());
-    match manifest.task {
-        Task::Classification => {
-            let classes: Vec<String> = manifest.classes().iter().map(ToString::to_string).collect();
-            let (proba, w) = floats(outputs, "probabilities");
-            labels(outputs)
-                .into_iter()
-                .enumerate()
-                .map(|(i, label)| {
-                    let p: Map<String, Value> = classes
-                        .iter()
-                        .zip(&proba[i * w..(i + 1) * w])
-                        .map(|(c, p)| (c.clone(), json_f64(f64::from(*p))))
-                        .collect();
-                    serde_json::json!({"label": label, "probabilities": p})
-                })
-                .collect()
+struct Rows<'a>(&'a Predictions<'a>);
+
+impl Serialize for Rows<'_> {
+    fn serialize<S: Serializer>(&self, out: S) -> Result<S::Ok, S::Error> {
+        let rows = self.0.outputs.rows;
+        let mut seq = out.serialize_seq(Some(rows))?;
+        for i in 0..rows {
+            seq.serialize_element(&Row(self.0, i))?;
         }
-        Task::Regression => {
-            let (values, _) = floats(outputs, "prediction");
-            values
-                .iter()
-                .map(|v| serde_json::json!({"prediction": json_f64(f64::from(*v))}))
-                .collect()
+        seq.end()
+    }
+}
+
+struct Row<'a>(&'a Predictions<'a>, usize);
+
+/// One row's label, as the `label` tensor holds it.
+struct LabelAt<'a>(&'a Outputs, usize);
+
+impl Serialize for LabelAt<'_> {
+    fn serialize<S: Serializer>(&self, out: S) -> Result<S::Ok, S::Error> {
+        match self.0.get("label").map(|t| &t.data) {
+            Some(TensorData::I64(v)) => out.serialize_i64(v[self.1]),
+            Some(TensorData::Text(v)) => out.serialize_str(&v[self.1]),
+            _ => out.serialize_none(),
         }
-        Task::Clustering => {
-            let (scores, w) = floats(outputs, "scores");
-            labels(outputs)
-                .into_iter()
-                .enumerate()
-                .map(|(i, label)| serde_json::json!({"label": label, "scores": row(&scores[i * w..(i + 1) * w])}))
-                .collect()
+    }
+}
+
+/// Float32 values widened to float64, so the text is Python's to the digit.
+struct Wide<'a>(&'a [f32]);
+
+impl Serialize for Wide<'_> {
+    fn serialize<S: Serializer>(&self, out: S) -> Result<S::Ok, S::Error> {
+        out.collect_seq(self.0.iter().map(|x| f64::from(*x)))
+    }
+}
+
+struct ByClass<'a>(&'a [String], &'a [f32]);
+
+impl Serialize for ByClass<'_> {
+    fn serialize<S: Serializer>(&self, out: S) -> Result<S::Ok, S::Error> {
+        out.collect_map(self.0.iter().zip(self.1).map(|(c, p)| (c, f64::from(*p))))
+    }
+}
+
+impl Serialize for Row<'_> {
+    fn serialize<S: Serializer>(&self, out: S) -> Result<S::Ok, S::Error> {
+        let (p, i) = (self.0, self.1);
+        let (from, to) = (i * p.width, (i + 1) * p.width);
+        let mut map = out.serialize_map(Some(2))?;
+        match p.task {
+            Task::Classification => {
+                let proba = p.floats("probabilities");
+                map.serialize_entry("label", &LabelAt(p.outputs, i))?;
+                map.serialize_entry("probabilities", &ByClass(&p.classes, &proba[from..to]))?;
+            }
+            Task::Regression => {
+                map.serialize_entry("prediction", &f64::from(p.floats("prediction")[i]))?;
+            }
+            Task::Clustering => {
+                let scores = p.floats("scores");
+                map.serialize_entry("label", &LabelAt(p.outputs, i))?;
+                map.serialize_entry("scores", &Wide(&scores[from..to]))?;
+            }
         }
+        map.end()
     }
 }
