@@ -22,7 +22,10 @@ from tabforge.serve.settings import ServeSettings
 
 BINARY = "tabforge-server"
 # Settings the Rust engine does not have; a value other than the default is named at start.
-PYTHON_ONLY = ("workers", "inline_rows", "fast_lane", "cache_entries", "monitor", "admin_token")
+PYTHON_ONLY = (
+    "workers", "inline_rows", "fast_lane", "cache_entries", "monitor", "admin_token",
+    "header_timeout", "body_timeout",
+)  # fmt: skip
 
 
 def binary() -> Path:
