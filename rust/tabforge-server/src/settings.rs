@@ -145,7 +145,7 @@ impl Settings {
             batch,
             model_batching,
             options: Options {
-                sessions: self.session_count(),
+                sessions: self.sessions, // 0: tabforge::Options makes one per core
                 intra_threads: self.threads.max(1),
             },
             api_keys: self
@@ -166,16 +166,6 @@ impl Settings {
             return self.io_threads;
         }
         (cores() / 2).max(1)
-    }
-
-    /// Sessions per version: as given, else one per core. (The cores the HTTP threads leave,
-    /// 1 on 2 cores, gave 64k single-row req/s instead of 54k but ran 1,000-row requests at
-    /// 66% of in-process onnxruntime instead of 125%: a large call then had one core.)
-    pub fn session_count(&self) -> usize {
-        if self.sessions > 0 {
-            return self.sessions;
-        }
-        cores()
     }
 
     /// The address to bind: an IP, or a host name that resolves.

@@ -179,23 +179,7 @@ impl Registry {
 
     /// The error for missing models: where we looked, what is there, where else.
     pub fn unknown(&self, name: &str) -> Error {
-        let names = self.names().unwrap_or_default();
-        let there = if names.is_empty() {
-            "it holds no models".to_string()
-        } else if names.len() > 10 {
-            format!(
-                "models there: {}, ... ({} in all)",
-                names[..10].join(", "),
-                names.len()
-            )
-        } else {
-            format!("models there: {}", names.join(", "))
-        };
-        Error::NotFound(format!(
-            "unknown model {} in registry {} ({there}; {ELSEWHERE})",
-            quoted(name),
-            self.root.display()
-        ))
+        self.unknown_many(&[name])
     }
 
     /// The same reference with its version filled in, by Python's rules: an explicit
@@ -270,14 +254,18 @@ impl Registry {
         Ok(model)
     }
 
-    /// Names for a message about several missing models.
+    /// The error for missing models, as Python words it: where we looked, what is there
+    /// (at most ten names), where else to look.
     pub fn unknown_many(&self, names: &[&str]) -> Error {
-        if names.len() == 1 {
-            return self.unknown(names[0]);
-        }
-        let there = self.names().unwrap_or_default().join(", ");
+        let held = self.names().unwrap_or_default();
+        let there = match held.len() {
+            0 => "it holds no models".to_string(),
+            1..=10 => format!("models there: {}", held.join(", ")),
+            n => format!("models there: {}, ... ({n} in all)", held[..10].join(", ")),
+        };
+        let what = if names.len() == 1 { "model" } else { "models" };
         Error::NotFound(format!(
-            "unknown models {} in registry {} (models there: {there}; {ELSEWHERE})",
+            "unknown {what} {} in registry {} ({there}; {ELSEWHERE})",
             quoted_list(names.iter().copied()),
             self.root.display()
         ))

@@ -124,14 +124,24 @@ pub(crate) async fn read_body(
             )));
         }
     }
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| Error::TooLarge(format!("request body is over the limit of {limit} bytes")))
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        // to_bytes fails for a body over the limit, and for one that breaks off.
+        let over = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+            .any(|e| e.to_string().contains("length limit"));
+        if over {
+            Error::TooLarge(format!("request body is over the limit of {limit} bytes"))
+        } else {
+            Error::bad(format!("the request body could not be read: {e}"))
+        }
+    })
 }
 
 fn presented(headers: &HeaderMap) -> Option<String> {
     let auth = header_text(headers, "authorization").trim();
-    if auth.len() >= 7 && auth[..7].eq_ignore_ascii_case("bearer ") {
+    if auth
+        .get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("bearer "))
+    {
         return Some(auth[7..].trim().to_string());
     }
     let key = header_text(headers, "x-api-key").trim();
@@ -142,7 +152,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     // Constant time in the secret's content: every byte is compared.
     let mut diff = a.len() ^ b.len();
     for (i, x) in a.iter().enumerate() {
-        diff |= usize::from(x ^ b.get(i % b.len().max(1)).copied().unwrap_or(0));
+        diff |= usize::from(x ^ b.get(i).copied().unwrap_or(0));
     }
     diff == 0
 }

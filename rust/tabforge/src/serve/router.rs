@@ -229,11 +229,7 @@ fn metadata_reply(
     let name = params.get("name").cloned().unwrap_or_default();
     call.model.clone_from(&name);
     let served = models.served(&name)?;
-    let version = params.get("version").map(String::as_str);
-    let (number, chosen) = match version {
-        Some(_) => served.choose(version, None)?,
-        None => served.choose(Some(&served.default.to_string()), None)?,
-    };
+    let (number, chosen) = served.pinned(params.get("version").map(String::as_str))?;
     call.version = number.to_string();
     let versions: Vec<u64> = served.versions.keys().copied().collect();
     ok_json(&metadata(&name, &versions, chosen.model.manifest()))

@@ -55,6 +55,24 @@ pub fn route_point(key: &str, total: u64) -> u64 {
 }
 
 impl Served {
+    /// An explicit version, else the default: what metadata and readiness answer for
+    /// (never routed, as in Python).
+    pub fn pinned(&self, version: Option<&str>) -> Result<(u64, Arc<Version>)> {
+        match version {
+            Some(_) => self.choose(version, None),
+            None => self
+                .versions
+                .get(&self.default)
+                .map(|v| (self.default, v.clone()))
+                .ok_or_else(|| {
+                    Error::NotReady(format!(
+                        "model {} has no version loaded",
+                        quoted(&self.name)
+                    ))
+                }),
+        }
+    }
+
     /// An explicit version; else the route's pick (sticky per key); else the default.
     pub fn choose(&self, version: Option<&str>, key: Option<&str>) -> Result<(u64, Arc<Version>)> {
         if let Some(text) = version {

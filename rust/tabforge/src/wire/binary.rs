@@ -120,14 +120,7 @@ fn bytes_elements(name: &str, raw: &[u8], count: usize) -> Result<Vec<Option<Str
 /// One input's bytes of the binary section, as a tensor of its shape and datatype.
 fn decode_chunk(inp: &RequestInput, chunk: &[u8]) -> Result<Decoded> {
     let size = chunk.len();
-    if inp.shape.is_empty() || inp.shape.iter().any(|d| *d < 0) {
-        return Err(Error::bad(format!(
-            "input {}: shape {:?} must have sizes >= 0",
-            quoted(&inp.name),
-            inp.shape
-        )));
-    }
-    let shape: Vec<usize> = inp.shape.iter().map(|d| *d as usize).collect();
+    let shape = inp.check_shape()?;
     let count = shape
         .iter()
         .try_fold(1usize, |a, d| a.checked_mul(*d))

@@ -29,7 +29,8 @@ pub struct RequestInput {
 }
 
 impl RequestInput {
-    fn check_shape(&self) -> Result<Vec<usize>> {
+    /// The shape as sizes; refused unless it has at least one dimension, none negative.
+    pub(crate) fn check_shape(&self) -> Result<Vec<usize>> {
         if self.shape.is_empty() || self.shape.iter().any(|d| *d < 0) {
             return Err(Error::bad(format!(
                 "input {}: shape {:?} must have sizes >= 0",
