@@ -132,3 +132,23 @@ def test_both_engines_answer_every_task_alike(tmp_path: Path) -> None:
                 got += [v1.json(), v2.json()["outputs"]]
             answers[engine] = got
     assert answers["rust"] == answers["python"]
+
+
+def test_an_unreadable_route_keeps_the_route_served_and_its_failure_clears_when_mended(
+    registry: Path, tmp_path: Path
+) -> None:
+    store = FilesystemRegistry(registry)
+    store.promote("mixed:1", "production")
+    ServingPolicy(store).set_route("mixed", {"2": 100})
+    good = (registry / "mixed" / "routes.json").read_bytes()
+    with running(registry, tmp_path, *RUST) as server:
+        wait_for_log(server, "route 2=100", 1)
+        (registry / "mixed" / "routes.json").write_text("{not json")
+        wait_for_log(server, "not serving mixed route: unreadable routes.json", 1)
+        assert {version_of(server) for _ in range(5)} == {"2"}  # the route still holds
+        assert "tabforge_model_load_failures 1.0" in httpx.get(server.url + "/metrics").text
+        (registry / "mixed" / "routes.json").write_bytes(good)
+        until(
+            lambda: "tabforge_model_load_failures 0.0" in httpx.get(server.url + "/metrics").text,
+            "the mended route's failure was not cleared",
+        )

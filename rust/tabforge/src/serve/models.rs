@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::error::{quoted, Error, Result};
 use crate::model::Model;
-use crate::refs::{validate_name, ModelRef, DEFAULT_ALIAS};
+use crate::refs::{validate_name, ModelRef};
 use crate::registry::Registry;
 use crate::serve::batcher::Batcher;
 use crate::serve::metrics::Metrics;
@@ -205,6 +205,17 @@ impl Models {
         );
     }
 
+    /// Forget a failure that no longer holds (Python pops it the same way).
+    fn clear(&self, key: &str) {
+        let mut failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        if failed.remove(key).is_some() {
+            self.metrics.set_loaded(
+                self.snapshot().values().map(|s| s.versions.len()).sum(),
+                failed.len(),
+            );
+        }
+    }
+
     fn refresh_model(
         &self,
         registry: &Registry,
@@ -230,10 +241,9 @@ impl Models {
         if versions.is_empty() {
             return None;
         }
-        let wanted = registry
-            .resolve(&ModelRef::latest(name))
-            .ok()
-            .and_then(|r| r.version);
+        self.clear(name); // served again: a failure of the model as a whole is over
+        let resolved = registry.resolve(&ModelRef::latest(name)).ok();
+        let wanted = resolved.as_ref().and_then(|r| r.version);
         let default = match wanted {
             Some(v) if versions.contains_key(&v) => v,
             _ => match current {
@@ -241,7 +251,7 @@ impl Models {
                 _ => *versions.keys().last().unwrap_or(&0),
             },
         };
-        let route = self.route(registry, name, &versions);
+        let route = self.route(registry, name, &versions, current);
         let unchanged = current.is_some_and(|c| {
             c.default == default
                 && c.route == route
@@ -253,10 +263,7 @@ impl Models {
         if unchanged {
             return current.cloned();
         }
-        let aliased = wanted == Some(default)
-            && registry
-                .aliases(name)
-                .is_ok_and(|a| a.get(DEFAULT_ALIAS) == Some(&default));
+        let aliased = wanted == Some(default) && resolved.is_some_and(|r| r.alias.is_some());
         log_serving(name, &versions, default, aliased, &route);
         Some(Arc::new(Served {
             name: name.to_string(),
@@ -304,19 +311,27 @@ impl Models {
         versions
     }
 
+    /// The registry's route resolved to loaded versions, as cumulative weights; an
+    /// unreadable route file keeps the route served before, as in Python.
     fn route(
         &self,
         registry: &Registry,
         name: &str,
         versions: &BTreeMap<u64, Arc<Version>>,
+        current: Option<&Arc<Served>>,
     ) -> Vec<(u64, u64)> {
+        let key = format!("{name} route");
         let weights = match registry.route(name) {
             Ok(w) => w,
             Err(e) => {
-                self.fail(&format!("{name} route"), &e.to_string());
-                return vec![];
+                self.fail(&key, &e.to_string());
+                return current.map(|c| c.route.clone()).unwrap_or_default();
             }
         };
+        self.clear(&key);
+        if weights.is_empty() {
+            return vec![];
+        }
         let aliases = registry.aliases(name).unwrap_or_default();
         let mut total = 0;
         let mut route = Vec::new();
